@@ -1,0 +1,69 @@
+import type { IncomingMessage } from 'node:http';
+import * as v from 'valibot';
+import { validationError } from '../errors.ts';
+import type { Reply } from '../http/respond.ts';
+import type { Store } from '../store/store.ts';
+import { toJson } from '../store/store.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { SkillsLibrary } from '../skills/library.ts';
+
+/** Everything a handler may use; handlers never touch sockets or files. */
+export interface Services {
+  store: Store;
+  config: Config;
+  logger: Logger;
+  skills: SkillsLibrary;
+  serverUrl: () => string;
+  health: () => Record<string, unknown>;
+}
+
+export interface Ctx {
+  req: IncomingMessage;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** The parsed JSON body; `undefined` when none was sent or the route takes none. */
+  body: unknown;
+  ifMatch: string | undefined;
+  services: Services;
+}
+
+export type Handler = (ctx: Ctx) => Reply | Promise<Reply>;
+
+export interface RouteDef {
+  method: string;
+  path: string;
+  handler: Handler;
+  /** The route reads a JSON body. */
+  body?: boolean;
+  /** Path params are not ids (skills are named by folder). */
+  rawParams?: boolean;
+}
+
+export const entityReply = (status: number, entity: { version: number }): Reply => ({
+  status,
+  json: toJson(entity),
+  headers: { ETag: `"${entity.version}"` },
+});
+
+export const listReply = (items: readonly object[]): Reply => ({ status: 200, json: `[${items.map(toJson).join(',')}]` });
+
+export const jsonReply = (status: number, body: unknown): Reply => ({ status, json: JSON.stringify(body) });
+
+export const deletedReply = (id: string): Reply => jsonReply(200, { success: true, id });
+
+/** Validates a body against a schema; no body at all is a validation error too. */
+export function parseBody<S extends v.GenericSchema>(schema: S, body: unknown): v.InferOutput<S> {
+  if (body === undefined) throw validationError('A JSON body is required', { fields: [{ field: '', message: 'missing body' }] });
+  const result = v.safeParse(schema, body);
+  if (result.success) return result.output;
+  const fields = result.issues.map((issue) => ({ field: v.getDotPath(issue) ?? '', message: issue.message }));
+  throw validationError(`Invalid ${fields.map((f) => f.field || 'body').join(', ')}`, { fields });
+}
+
+/** `a,b` → `['a','b']`; absent → undefined. */
+export function queryList(query: URLSearchParams, name: string): string[] | undefined {
+  const raw = query.get(name);
+  if (raw === null) return undefined;
+  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+}

@@ -1,0 +1,27 @@
+import * as v from 'valibot';
+import { ID_PATTERN } from '../ids.ts';
+import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
+
+export const TIMELINE_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
+
+export const nonEmptyString = v.pipe(v.string(), v.check((s) => s.trim().length > 0, 'must not be empty'));
+export const id = v.pipe(v.string(), v.regex(ID_PATTERN, 'must match [A-Za-z0-9_-]{1,128}'));
+export const idList = v.array(id);
+export const nameList = v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(128)));
+export const taskStatus = v.pipe(
+  v.picklist([...TASK_STATUSES, 'todo']),
+  v.transform((s) => (s === 'todo' ? 'pending' : s) as (typeof TASK_STATUSES)[number]),
+);
+export const priority = v.picklist(PRIORITIES);
+export const sessionStatus = v.picklist(SESSION_STATUSES);
+export const timelineType = v.pipe(v.string(), v.regex(TIMELINE_TYPE, 'must match ^[a-z][a-z0-9_]{0,63}$'));
+export const jsonObject = v.record(v.string(), v.unknown());
+export const stringMap = v.record(v.string(), v.string());
+
+export const timelineEntry = (defaultType: string) =>
+  v.object({
+    type: v.optional(timelineType, defaultType),
+    message: v.optional(v.string()),
+    sessionId: v.optional(id),
+    taskId: v.optional(id),
+  });

@@ -1,0 +1,85 @@
+import * as v from 'valibot';
+import { link, unlink } from '../store/links.ts';
+import {
+  addSessionEvent, addSessionTimeline, createSession, deleteSession, getSession, listSessions, updateSession,
+} from '../store/sessions.ts';
+import { type Ctx, deletedReply, entityReply, listReply, parseBody, queryList, type RouteDef } from './context.ts';
+import { id, idList, jsonObject, nonEmptyString, sessionStatus, stringMap, timelineType } from './schemas.ts';
+
+const agentId = v.optional(v.nullable(v.string()));
+const SessionEventBody = v.object({ type: nonEmptyString, data: v.optional(v.unknown()) });
+
+const CreateSession = v.object({
+  projectId: id,
+  taskIds: v.optional(idList),
+  taskId: v.optional(id),
+  id: v.optional(id),
+  name: v.optional(nonEmptyString),
+  agentId,
+  status: v.optional(sessionStatus),
+  env: v.optional(stringMap),
+  metadata: v.optional(jsonObject),
+});
+
+const UpdateSession = v.object({
+  name: v.optional(nonEmptyString),
+  status: v.optional(sessionStatus),
+  agentId,
+  env: v.optional(stringMap),
+  metadata: v.optional(jsonObject),
+  taskIds: v.optional(idList),
+  events: v.optional(v.array(SessionEventBody)),
+});
+
+const TimelineBody = v.object({ message: v.string(), type: v.optional(timelineType, 'progress'), taskId: v.optional(id) });
+
+function listHandler({ services, query }: Ctx) {
+  return listReply(listSessions(services.store, {
+    projectId: query.get('projectId') ?? undefined,
+    taskId: query.get('taskId') ?? undefined,
+    status: queryList(query, 'status'),
+    active: query.get('active') === 'true',
+  }));
+}
+
+function createHandler({ services, body }: Ctx) {
+  const { taskId, taskIds, ...input } = parseBody(CreateSession, body);
+  const ids = [...(taskIds ?? []), ...(taskId ? [taskId] : [])];
+  return entityReply(201, createSession(services.store, { ...input, taskIds: ids }));
+}
+
+export const sessionRoutes: RouteDef[] = [
+  { method: 'GET', path: '/api/sessions', handler: listHandler },
+  { method: 'POST', path: '/api/sessions', body: true, handler: createHandler },
+  { method: 'GET', path: '/api/sessions/:id', handler: ({ services, params }) => entityReply(200, getSession(services.store, params.id)) },
+  ...['PUT', 'PATCH'].map((method) => ({
+    method, path: '/api/sessions/:id', body: true,
+    handler: ({ services, params, body, ifMatch }: Ctx) =>
+      entityReply(200, updateSession(services.store, params.id, parseBody(UpdateSession, body), ifMatch)),
+  })),
+  {
+    method: 'DELETE', path: '/api/sessions/:id',
+    handler: ({ services, params, ifMatch }) => {
+      deleteSession(services.store, params.id, ifMatch);
+      return deletedReply(params.id);
+    },
+  },
+  {
+    method: 'POST', path: '/api/sessions/:id/events', body: true,
+    handler: ({ services, params, body }) =>
+      entityReply(201, addSessionEvent(services.store, params.id, parseBody(SessionEventBody, body))),
+  },
+  {
+    method: 'POST', path: '/api/sessions/:id/timeline', body: true,
+    handler: ({ services, params, body }) =>
+      entityReply(201, addSessionTimeline(services.store, params.id, parseBody(TimelineBody, body))),
+  },
+  {
+    method: 'POST', path: '/api/sessions/:id/tasks/:taskId',
+    handler: ({ services, params }) => entityReply(200, link(services.store, params.id, params.taskId)),
+  },
+  {
+    method: 'DELETE', path: '/api/sessions/:id/tasks/:taskId',
+    handler: ({ services, params }) => entityReply(200, unlink(services.store, params.id, params.taskId)),
+  },
+];

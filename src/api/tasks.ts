@@ -1,0 +1,68 @@
+import * as v from 'valibot';
+import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
+import { toJson } from '../store/store.ts';
+import { type Ctx, deletedReply, entityReply, listReply, parseBody, queryList, type RouteDef } from './context.ts';
+import { id, idList, nameList, nonEmptyString, priority, taskStatus, timelineEntry, timelineType } from './schemas.ts';
+
+const taskFields = {
+  description: v.optional(v.string()),
+  initialPrompt: v.optional(v.string()),
+  status: v.optional(taskStatus),
+  priority: v.optional(priority),
+  parentId: v.optional(v.nullable(id)),
+  dependencies: v.optional(idList),
+  skillIds: v.optional(nameList),
+  agentIds: v.optional(nameList),
+};
+
+const CreateTask = v.object({ projectId: id, title: nonEmptyString, ...taskFields });
+
+const UpdateTask = v.object({
+  title: v.optional(nonEmptyString),
+  ...taskFields,
+  sessionIds: v.optional(idList),
+  timeline: v.optional(v.array(timelineEntry('update'))),
+});
+
+const TimelinePost = v.object({ message: v.string(), type: v.optional(timelineType, 'update'), sessionId: v.optional(id) });
+
+function listHandler({ services, query }: Ctx) {
+  const parentId = query.get('parentId');
+  const status = queryList(query, 'status')?.map((s) => (s === 'todo' ? 'pending' : s));
+  const filter = {
+    projectId: query.get('projectId') ?? undefined,
+    status,
+    parentId: parentId === null ? undefined : parentId === 'null' || parentId === '' ? null : parentId,
+    sessionId: query.get('sessionId') ?? undefined,
+  };
+  const key = JSON.stringify(filter);
+  const json = services.store.cachedList(`tasks:${key}`, () => `[${listTasks(services.store, filter).map(toJson).join(',')}]`);
+  return { status: 200, json };
+}
+
+export const taskRoutes: RouteDef[] = [
+  { method: 'GET', path: '/api/tasks', handler: listHandler },
+  {
+    method: 'POST', path: '/api/tasks', body: true,
+    handler: ({ services, body }) => entityReply(201, createTask(services.store, parseBody(CreateTask, body))),
+  },
+  { method: 'GET', path: '/api/tasks/:id', handler: ({ services, params }) => entityReply(200, getTask(services.store, params.id)) },
+  ...['PUT', 'PATCH'].map((method) => ({
+    method, path: '/api/tasks/:id', body: true,
+    handler: ({ services, params, body, ifMatch }: Ctx) =>
+      entityReply(200, updateTask(services.store, params.id, parseBody(UpdateTask, body), ifMatch)),
+  })),
+  {
+    method: 'DELETE', path: '/api/tasks/:id',
+    handler: ({ services, params, ifMatch }) => {
+      deleteTask(services.store, params.id, ifMatch);
+      return deletedReply(params.id);
+    },
+  },
+  { method: 'GET', path: '/api/tasks/:id/children', handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)) },
+  {
+    method: 'POST', path: '/api/tasks/:id/timeline', body: true,
+    handler: ({ services, params, body }) =>
+      entityReply(201, addTaskTimeline(services.store, params.id, parseBody(TimelinePost, body))),
+  },
+];

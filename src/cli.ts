@@ -1,0 +1,47 @@
+import { ConfigError, loadConfig } from './config.ts';
+import { LockError } from './persistence/lock.ts';
+import { type MaestroServer, StartError, startServer } from './server.ts';
+
+/** A graceful shutdown that takes longer than this exits 1. */
+export const FORCED_EXIT_MS = 5000;
+
+function fail(message: string): never {
+  process.stderr.write(`maestro-server: ${message}\n`);
+  process.exit(1);
+}
+
+/** Known start-up failures get one line; anything else is a bug and shows its stack. */
+function startFailure(err: unknown): never {
+  if (err instanceof ConfigError || err instanceof StartError || err instanceof LockError) fail(err.message);
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR' || code === 'ENOSPC') fail((err as Error).message);
+  throw err;
+}
+
+function onSignals(server: MaestroServer) {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) fail(`second ${signal} during shutdown: exiting now`);
+    stopping = true;
+    process.stderr.write(`maestro-server: ${signal} received, saving and shutting down\n`);
+    setTimeout(() => fail(`shutdown took longer than ${FORCED_EXIT_MS / 1000} s: exiting`), FORCED_EXIT_MS).unref();
+    server.stop().then(({ unsaved }) => {
+      if (unsaved.length > 0) fail(`could not save ${unsaved.length} change(s): ${unsaved.join(', ')}`);
+      process.exit(0);
+    }, (err: Error) => fail(`shutdown failed: ${err.message}`));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+export async function main(argv = process.argv.slice(2), env = process.env): Promise<void> {
+  let server: MaestroServer;
+  try {
+    const config = loadConfig(env, argv);
+    server = await startServer(config);
+    process.stdout.write(`maestro-server listening on ${server.url} (data: ${config.dataDir})\n`);
+  } catch (err) {
+    startFailure(err);
+  }
+  onSignals(server);
+}

@@ -1,0 +1,28 @@
+/** An error that becomes an HTTP error body: `{error:true, message, code, details?}`. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(status: number, code: string, message: string, details?: unknown, headers?: Record<string, string>) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+    this.headers = headers;
+  }
+}
+
+export const validationError = (message: string, details?: unknown) =>
+  new ApiError(400, 'VALIDATION_ERROR', message, details);
+
+export const notFound = (code: string, what: string, id: string) =>
+  new ApiError(404, code, `${what} not found: ${id}`, { id });
+
+export const projectNotFound = (id: string) => notFound('PROJECT_NOT_FOUND', 'Project', id);
+export const taskNotFound = (id: string) => notFound('TASK_NOT_FOUND', 'Task', id);
+export const sessionNotFound = (id: string) => notFound('SESSION_NOT_FOUND', 'Session', id);
+export const subtaskNotFound = (id: string) => notFound('SUBTASK_NOT_FOUND', 'Subtask', id);
+export const skillNotFound = (id: string) => notFound('SKILL_NOT_FOUND', 'Skill', id);

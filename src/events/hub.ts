@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Logger } from '../log.ts';
+import { toJson } from '../store/store.ts';
+import type { StoreEvent } from '../types.ts';
+
+/** An incoming message over this closes the connection with 1009. */
+export const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
+const PONG = Buffer.from('{"type":"pong"}');
+
+export interface HubOptions {
+  pingMs: number;
+  maxBufferBytes: number;
+  logger: Logger;
+}
+
+/**
+ * Numbers store events and sends each to every client as one JSON text built
+ * once. Keeps clients honest: a client that misses a ping is dropped, one whose
+ * unsent buffer passes the limit is closed with 1013.
+ */
+export class Hub {
+  readonly serverId = randomUUID();
+  seq = 0;
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_INCOMING_MESSAGE_BYTES,
+    perMessageDeflate: false,
+    clientTracking: true,
+  });
+  private readonly alive = new WeakMap<WebSocket, boolean>();
+  private readonly pinger: NodeJS.Timeout;
+
+  constructor(private readonly options: HubOptions) {
+    this.pinger = setInterval(() => this.pingAll(), options.pingMs);
+    this.pinger.unref();
+  }
+
+  get clientCount(): number {
+    return this.wss.clients.size;
+  }
+
+  /** Completes a WebSocket handshake; the caller has already checked Host, Origin and token. */
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws));
+  }
+
+  private connected(ws: WebSocket) {
+    this.alive.set(ws, true);
+    ws.on('pong', () => this.alive.set(ws, true));
+    ws.on('error', (err) => this.options.logger.debug(`websocket error: ${err.message}`));
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      let message: unknown;
+      try {
+        message = JSON.parse(data.toString());
+      } catch {
+        return;
+      }
+      if ((message as { type?: unknown } | null)?.type === 'ping') ws.send(PONG, { binary: false });
+    });
+    ws.send(JSON.stringify({ type: 'hello', data: { serverId: this.serverId, seq: this.seq } }));
+  }
+
+  broadcast(event: StoreEvent) {
+    const seq = ++this.seq;
+    if (this.wss.clients.size === 0) return;
+    const text = `{"type":"${event.type}","event":"${event.type}","data":${toJson(event.data as object)},"seq":${seq},"timestamp":${Date.now()}}`;
+    const frame = Buffer.from(text);
+    for (const ws of this.wss.clients) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      if (ws.bufferedAmount > this.options.maxBufferBytes) {
+        this.options.logger.warn('closing a websocket client that does not keep up (1013)');
+        ws.close(1013, 'client too slow');
+        continue;
+      }
+      ws.send(frame, { binary: false });
+    }
+  }
+
+  private pingAll() {
+    for (const ws of this.wss.clients) {
+      if (!this.alive.get(ws)) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.set(ws, false);
+      ws.ping();
+    }
+  }
+
+  /** Closes every client with 1001 (going away) and the server; waits for the sockets to go. */
+  async close(): Promise<void> {
+    clearInterval(this.pinger);
+    const closing = [...this.wss.clients].map((ws) => new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1001, 'server shutting down');
+      setTimeout(() => { ws.terminate(); resolve(); }, 1000).unref();
+    }));
+    await Promise.all(closing);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}

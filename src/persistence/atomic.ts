@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import type { FileSystem } from './fs.ts';
+import { TMP_MARKER } from './paths.ts';
+
+/**
+ * Write a temporary file beside the target, fsync it, rename it over the target.
+ * A crash leaves the old file or the new one, never a torn one. The folder still
+ * needs an fsync (`syncFolder`) for the rename itself to survive power loss;
+ * callers batch that, one per folder per flush.
+ */
+export async function writeFileAtomic(fs: FileSystem, path: string, data: string): Promise<void> {
+  const tmp = join(dirname(path), `${basename(path)}${TMP_MARKER}${randomBytes(6).toString('hex')}`);
+  const handle = await fs.open(tmp, 'w', 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await fs.unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await handle.close();
+  try {
+    await fs.rename(tmp, path);
+  } catch (err) {
+    await fs.unlink(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+export async function syncFolder(fs: FileSystem, dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Remove a file; one that is already gone is fine. */
+export async function removeFile(fs: FileSystem, path: string): Promise<void> {
+  try {
+    await fs.unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

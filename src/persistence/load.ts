@@ -1,0 +1,142 @@
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import * as v from 'valibot';
+import type { Logger } from '../log.ts';
+import type { EntityChange } from '../store/store.ts';
+import type { EntityKind, Project, Session, Task } from '../types.ts';
+import { CORRUPT_FOLDER, FOLDERS, TMP_MARKER } from './paths.ts';
+import { ProjectFile, SessionFile, TaskFile } from './schemas.ts';
+
+export interface LoadedData {
+  projects: Project[];
+  tasks: Task[];
+  sessions: Session[];
+  /** Entities changed by link repair; they must be written back. */
+  repaired: EntityChange[];
+  quarantined: string[];
+}
+
+const READ_CONCURRENCY = 64;
+const SCHEMAS = { project: ProjectFile, task: TaskFile, session: SessionFile };
+
+interface FileRef { kind: EntityKind; path: string; projectId?: string }
+
+async function listJson(dir: string, logger: Logger): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const out: string[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    if (name.includes(TMP_MARKER)) {
+      logger.info(`removing leftover temporary file ${path}`);
+      await unlink(path).catch(() => {});
+    } else if (name.endsWith('.json')) out.push(path);
+  }
+  return out;
+}
+
+async function findFiles(dataDir: string, logger: Logger): Promise<FileRef[]> {
+  const refs: FileRef[] = [];
+  for (const path of await listJson(join(dataDir, FOLDERS.project), logger)) refs.push({ kind: 'project', path });
+  for (const path of await listJson(join(dataDir, FOLDERS.session), logger)) refs.push({ kind: 'session', path });
+  const taskRoot = join(dataDir, FOLDERS.task);
+  for (const entry of await readdir(taskRoot, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory()) continue;
+    for (const path of await listJson(join(taskRoot, entry.name), logger)) refs.push({ kind: 'task', path, projectId: entry.name });
+  }
+  return refs;
+}
+
+/** Why a file cannot be loaded, or its entity. */
+function parseEntity(ref: FileRef, text: string): { entity?: Project | Task | Session; problem?: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { problem: 'not valid JSON' };
+  }
+  const result = v.safeParse(SCHEMAS[ref.kind], raw);
+  if (!result.success) return { problem: `not a valid ${ref.kind}: ${v.getDotPath(result.issues[0]) ?? ''} ${result.issues[0].message}` };
+  const entity = result.output as Project | Task | Session;
+  if (`${entity.id}.json` !== basename(ref.path)) return { problem: `holds id ${entity.id}, not its file name` };
+  if (ref.kind === 'task' && (entity as Task).projectId !== ref.projectId) return { problem: 'is in another project\'s folder' };
+  return { entity };
+}
+
+async function quarantine(dataDir: string, ref: FileRef, problem: string, logger: Logger): Promise<string> {
+  const name = [ref.kind, ref.projectId, basename(ref.path), Date.now()].filter(Boolean).join('-');
+  const target = join(dataDir, CORRUPT_FOLDER, name);
+  await rename(ref.path, target);
+  logger.warn(`${ref.path} is ${problem}; moved to ${target}`);
+  return target;
+}
+
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Every file in the data folder, read in parallel (bounded), checked, links repaired. */
+export async function loadData(dataDir: string, logger: Logger): Promise<LoadedData> {
+  for (const folder of [...Object.values(FOLDERS), CORRUPT_FOLDER]) await mkdir(join(dataDir, folder), { recursive: true });
+  const data: LoadedData = { projects: [], tasks: [], sessions: [], repaired: [], quarantined: [] };
+  const refs = await findFiles(dataDir, logger);
+  await mapBounded(refs, READ_CONCURRENCY, async (ref) => {
+    const { entity, problem } = parseEntity(ref, await readFile(ref.path, 'utf8'));
+    if (problem) data.quarantined.push(await quarantine(dataDir, ref, problem, logger));
+    else if (ref.kind === 'project') data.projects.push(entity as Project);
+    else if (ref.kind === 'task') data.tasks.push(entity as Task);
+    else data.sessions.push(entity as Session);
+  });
+  data.repaired = repairLinks(data.tasks, data.sessions);
+  for (const change of data.repaired) logger.warn(`repaired links of ${change.kind} ${change.id}`);
+  return data;
+}
+
+/**
+ * Makes the loaded data consistent, in place: ids of entities that do not exist
+ * are dropped, and half links (one side names the other, not back) are completed
+ * on both sides, since a crash between two writes leaves exactly that.
+ */
+export function repairLinks(tasks: Task[], sessions: Session[]): EntityChange[] {
+  const taskById = new Map(tasks.map((t) => [t.id, t]));
+  const sessionById = new Map(sessions.map((s) => [s.id, s]));
+  const changed = new Set<Task | Session>();
+  const edit = <T extends Task | Session>(entity: T, update: Partial<T>) => {
+    Object.assign(entity, update);
+    changed.add(entity);
+  };
+  for (const task of tasks) {
+    const sessionIds = task.sessionIds.filter((id) => sessionById.has(id));
+    const dependencies = task.dependencies.filter((id) => taskById.has(id) && id !== task.id);
+    const parentId = task.parentId && taskById.has(task.parentId) && task.parentId !== task.id ? task.parentId : null;
+    if (sessionIds.length !== task.sessionIds.length) edit(task, { sessionIds });
+    if (dependencies.length !== task.dependencies.length) edit(task, { dependencies });
+    if (parentId !== task.parentId) edit(task, { parentId });
+  }
+  for (const session of sessions) {
+    const taskIds = session.taskIds.filter((id) => taskById.has(id));
+    if (taskIds.length !== session.taskIds.length) edit(session, { taskIds });
+    for (const taskId of session.taskIds) {
+      const task = taskById.get(taskId)!;
+      if (!task.sessionIds.includes(session.id)) edit(task, { sessionIds: [...task.sessionIds, session.id] });
+    }
+  }
+  for (const task of tasks) {
+    for (const sessionId of task.sessionIds) {
+      const session = sessionById.get(sessionId)!;
+      if (!session.taskIds.includes(task.id)) edit(session, { taskIds: [...session.taskIds, task.id] });
+    }
+  }
+  return [...changed].map((entity) =>
+    'title' in entity
+      ? { kind: 'task', id: entity.id, projectId: entity.projectId, entity }
+      : { kind: 'session', id: entity.id, entity });
+}

@@ -1,0 +1,85 @@
+import * as v from 'valibot';
+import { ID_PATTERN } from '../ids.ts';
+import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
+
+/**
+ * What a file on disk must hold to be loaded. Fields added after a file was
+ * written get their defaults, so older files keep loading; anything else
+ * unexpected sends the file to `corrupt/`.
+ */
+const id = v.pipe(v.string(), v.regex(ID_PATTERN));
+const time = v.number();
+const maybeTime = v.optional(v.nullable(v.number()), null);
+const ids = v.optional(v.array(v.string()), []);
+
+const timelineEvent = v.object({
+  id: v.string(),
+  type: v.string(),
+  timestamp: time,
+  message: v.optional(v.string()),
+  sessionId: v.optional(v.string()),
+  taskId: v.optional(v.string()),
+});
+
+const subtask = v.object({
+  id: v.string(),
+  taskId: v.string(),
+  title: v.string(),
+  description: v.optional(v.string(), ''),
+  completed: v.optional(v.boolean(), false),
+  order: v.optional(v.number(), 0),
+  createdAt: time,
+  updatedAt: time,
+  completedAt: maybeTime,
+});
+
+export const ProjectFile = v.object({
+  id,
+  name: v.string(),
+  workingDir: v.optional(v.string(), ''),
+  description: v.optional(v.string(), ''),
+  createdAt: time,
+  updatedAt: time,
+  version: v.optional(v.number(), 1),
+});
+
+export const TaskFile = v.object({
+  id,
+  projectId: id,
+  parentId: v.optional(v.nullable(v.string()), null),
+  title: v.string(),
+  description: v.optional(v.string(), ''),
+  initialPrompt: v.optional(v.string(), ''),
+  status: v.picklist(TASK_STATUSES),
+  priority: v.optional(v.picklist(PRIORITIES), 'medium'),
+  sessionIds: ids,
+  skillIds: ids,
+  agentIds: ids,
+  dependencies: ids,
+  subtasks: v.optional(v.array(subtask), []),
+  timeline: v.optional(v.array(timelineEvent), []),
+  createdAt: time,
+  updatedAt: time,
+  startedAt: maybeTime,
+  completedAt: maybeTime,
+  version: v.optional(v.number(), 1),
+});
+
+export const SessionFile = v.object({
+  id,
+  projectId: id,
+  taskIds: ids,
+  name: v.string(),
+  agentId: v.optional(v.nullable(v.string()), null),
+  status: v.picklist(SESSION_STATUSES),
+  env: v.optional(v.record(v.string(), v.string()), {}),
+  events: v.optional(v.array(v.object({ id: v.string(), timestamp: time, type: v.string(), data: v.optional(v.unknown()) })), []),
+  timeline: v.optional(v.array(timelineEvent), []),
+  metadata: v.optional(v.record(v.string(), v.unknown()), {}),
+  startedAt: time,
+  lastActivity: time,
+  completedAt: maybeTime,
+  hostname: v.optional(v.string(), ''),
+  platform: v.optional(v.string(), ''),
+  version: v.optional(v.number(), 1),
+});

@@ -1,0 +1,187 @@
+import { dirname } from 'node:path';
+import { ApiError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { EntityChange } from '../store/store.ts';
+import { removeFile, syncFolder, writeFileAtomic } from './atomic.ts';
+import { type FileSystem, realFs } from './fs.ts';
+import { entityPath } from './paths.ts';
+
+export interface WriterOptions {
+  dataDir: string;
+  debounceMs: number;
+  maxPending: number;
+  logger: Logger;
+  fs?: FileSystem;
+  /** Files written at once; the disk gains little past this. */
+  concurrency?: number;
+  /** How long a writer waits for room under the pending bound before 503 BUSY. */
+  busyTimeoutMs?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+const keyOf = (c: EntityChange) => `${c.kind}:${c.id}`;
+
+/**
+ * Turns store changes into files. A change marks its entity dirty; a debounced
+ * flush writes each dirty entity once, however often it changed. The number of
+ * changes not yet on disk is bounded: at the bound a flush starts at once and
+ * writers wait (`waitForRoom`). A failed write is logged, kept dirty and retried.
+ */
+export class DiskWriter {
+  private readonly dirty = new Map<string, EntityChange>();
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private waiters: (() => void)[] = [];
+  private readonly knownFolders = new Set<string>();
+  private failure: string | undefined;
+  private retryMs: number;
+  private readonly fs: FileSystem;
+  private readonly o: Required<Omit<WriterOptions, 'fs'>>;
+  private closed = false;
+
+  constructor(options: WriterOptions) {
+    this.o = { concurrency: 16, busyTimeoutMs: 10_000, retryMinMs: 250, retryMaxMs: 5_000, ...options };
+    this.fs = options.fs ?? realFs;
+    this.retryMs = this.o.retryMinMs;
+  }
+
+  /** Changes answered but not yet on disk. */
+  get pending(): number {
+    return this.dirty.size + this.inFlight;
+  }
+
+  /** `undefined` while writes succeed; the last error while they fail. */
+  get failing(): string | undefined {
+    return this.failure;
+  }
+
+  mark(change: EntityChange) {
+    this.dirty.set(keyOf(change), change);
+    if (this.pending >= this.o.maxPending) this.schedule(0);
+    else this.schedule(this.o.debounceMs);
+  }
+
+  private schedule(delayMs: number) {
+    if (this.closed || this.running) return;
+    if (this.timer && delayMs > 0) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delayMs);
+    this.timer.unref?.();
+  }
+
+  /** Resolves at once under the bound; otherwise when a flush makes room, or 503 after the timeout. */
+  waitForRoom(): Promise<void> {
+    if (this.pending < this.o.maxPending) return Promise.resolve();
+    this.schedule(0);
+    return new Promise((resolve, reject) => {
+      const timeout = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        reject(new ApiError(503, 'BUSY', 'Too many changes are waiting for the disk; retry shortly', undefined, {
+          'Retry-After': '1',
+        }));
+      }, this.o.busyTimeoutMs);
+      const wake = () => { clearTimeout(timeout); resolve(); };
+      this.waiters.push(wake);
+    });
+  }
+
+  private wakeWaiters() {
+    while (this.waiters.length > 0 && this.pending < this.o.maxPending) this.waiters.shift()!();
+  }
+
+  /** Writes everything dirty now; a flush already running is waited for, then another runs. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.running) return this.running.then(() => (this.dirty.size > 0 ? this.flush() : undefined));
+    if (this.dirty.size === 0) return Promise.resolve();
+    this.running = this.writeBatch().finally(() => {
+      this.running = undefined;
+      if (this.dirty.size > 0) this.schedule(this.failure ? this.retryMs : this.o.debounceMs);
+    });
+    return this.running;
+  }
+
+  private async writeBatch() {
+    const batch = [...this.dirty.values()];
+    this.dirty.clear();
+    this.inFlight = batch.length;
+    const folders = new Set<string>();
+    const failed: { change: EntityChange; error: Error }[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < batch.length) {
+        const change = batch[next++];
+        try {
+          folders.add(await this.writeOne(change));
+        } catch (error) {
+          failed.push({ change, error: error as Error });
+        }
+        this.inFlight--;
+        this.wakeWaiters();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, batch.length) }, worker));
+    for (const folder of folders) {
+      await syncFolder(this.fs, folder).catch((error: Error) => this.o.logger.warn(`fsync of folder ${folder} failed: ${error.message}`));
+    }
+    this.settle(failed);
+  }
+
+  private async writeOne(change: EntityChange): Promise<string> {
+    const path = entityPath(this.o.dataDir, change.kind, change.id, change.projectId);
+    const folder = dirname(path);
+    if (change.entity === null) {
+      await removeFile(this.fs, path);
+      return folder;
+    }
+    if (!this.knownFolders.has(folder)) {
+      await this.fs.mkdir(folder, { recursive: true });
+      this.knownFolders.add(folder);
+    }
+    await writeFileAtomic(this.fs, path, JSON.stringify(change.entity, null, 2));
+    return folder;
+  }
+
+  /** Failed changes go back to dirty unless a newer change for the same entity is already there. */
+  private settle(failed: { change: EntityChange; error: Error }[]) {
+    if (failed.length === 0) {
+      if (this.failure) this.o.logger.info('writes to disk succeed again');
+      this.failure = undefined;
+      this.retryMs = this.o.retryMinMs;
+      return;
+    }
+    for (const { change, error } of failed) {
+      const path = entityPath(this.o.dataDir, change.kind, change.id, change.projectId);
+      this.o.logger.error(`write failed for ${path}: ${error.message} (will retry)`);
+      this.failure = `write failed for ${path}: ${(error as NodeJS.ErrnoException).code ?? error.message}`;
+      if (!this.dirty.has(keyOf(change))) this.dirty.set(keyOf(change), change);
+      this.knownFolders.delete(dirname(path));
+    }
+    this.retryMs = Math.min(this.retryMs * 2, this.o.retryMaxMs);
+  }
+
+  /**
+   * For shutdown: flush until nothing is dirty or `deadline` (ms since epoch) passes.
+   * Returns the paths of entities that could not be saved.
+   */
+  async close(deadline: number): Promise<string[]> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+    while (this.dirty.size > 0 && Date.now() < deadline) {
+      await this.flush();
+      if (this.dirty.size > 0) {
+        const pause = Math.min(this.o.retryMinMs, Math.max(0, deadline - Date.now()));
+        await new Promise((r) => setTimeout(r, pause));
+      }
+    }
+    return [...this.dirty.values()].map((c) => entityPath(this.o.dataDir, c.kind, c.id, c.projectId));
+  }
+}

@@ -1,0 +1,194 @@
+import { hostname, platform } from 'node:os';
+import { projectNotFound, sessionNotFound, taskNotFound, validationError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import { ENDED_SESSION_STATUSES, type Session, type SessionEvent, type SessionStatus } from '../types.ts';
+import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
+import { attachToTask, detachFromTask, requireLinkable, setSessionTasks } from './links.ts';
+import type { Store } from './store.ts';
+
+export interface SessionInput {
+  projectId: string;
+  taskIds: string[];
+  id?: string;
+  name?: string;
+  agentId?: string | null;
+  status?: SessionStatus;
+  env?: Record<string, string>;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SessionEventInput {
+  type: string;
+  data?: unknown;
+}
+
+export interface SessionPatch {
+  name?: string;
+  status?: SessionStatus;
+  agentId?: string | null;
+  env?: Record<string, string>;
+  /** Merged one level deep; a `null` value deletes its key. */
+  metadata?: Record<string, unknown>;
+  taskIds?: string[];
+  events?: SessionEventInput[];
+}
+
+export interface SessionFilter {
+  projectId?: string;
+  taskId?: string;
+  status?: string[];
+  active?: boolean;
+}
+
+const HOST = { hostname: hostname(), platform: platform() };
+
+export const isEnded = (status: string) => ENDED_SESSION_STATUSES.includes(status);
+
+export function getSession(store: Store, id: string): Session {
+  const session = store.sessions.get(id);
+  if (!session) throw sessionNotFound(id);
+  return session;
+}
+
+function sessionEvent(input: SessionEventInput, now: number): SessionEvent {
+  const event: SessionEvent = { id: newId('evt'), timestamp: now, type: input.type };
+  if (input.data !== undefined) event.data = input.data;
+  return event;
+}
+
+function mergeMetadata(current: Record<string, unknown>, patch: Record<string, unknown>) {
+  const out: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else out[key] = value;
+  }
+  return out;
+}
+
+export function createSession(store: Store, input: SessionInput): Session {
+  if (!store.projects.has(input.projectId)) throw projectNotFound(input.projectId);
+  if (input.id !== undefined && store.sessions.has(input.id)) {
+    throw validationError(`A session with id ${input.id} already exists`, { field: 'id' });
+  }
+  const taskIds = uniq(input.taskIds);
+  const tasks = taskIds.map((taskId) => requireLinkable(store, input.projectId, taskId));
+  const now = Date.now();
+  const id = input.id ?? newId('sess');
+  const status = input.status ?? 'running';
+  const session: Session = {
+    id,
+    projectId: input.projectId,
+    taskIds,
+    name: input.name ?? `Session ${id.slice(-6)}`,
+    agentId: input.agentId ?? null,
+    status,
+    env: input.env ?? {},
+    events: [],
+    timeline: [],
+    metadata: input.metadata ?? {},
+    startedAt: now,
+    lastActivity: now,
+    completedAt: isEnded(status) ? now : null,
+    hostname: HOST.hostname,
+    platform: HOST.platform,
+    version: 1,
+  };
+  store.putSession(session);
+  store.emit('session:created', session);
+  for (const task of tasks) {
+    const next = attachToTask(store, task, id, now);
+    store.emit('session:task_added', { sessionId: id, taskId: task.id });
+    store.emit('task:session_added', { taskId: task.id, sessionId: id });
+    store.emit('task:updated', next);
+  }
+  return session;
+}
+
+export function updateSession(store: Store, id: string, patch: SessionPatch, ifMatch?: string): Session {
+  const current = getSession(store, id);
+  checkVersion(current, ifMatch);
+  const { taskIds, events, metadata, ...fields } = patch;
+  if (taskIds) for (const taskId of taskIds) requireLinkable(store, current.projectId, taskId);
+  const changes: Partial<Session> = changedFields(current, fields);
+  if (metadata) {
+    const merged = mergeMetadata(current.metadata, metadata);
+    if (JSON.stringify(merged) !== JSON.stringify(current.metadata)) changes.metadata = merged;
+  }
+  if (Object.keys(changes).length > 0 || events?.length) {
+    const now = Date.now();
+    const next: Session = { ...current, ...changes, lastActivity: now, version: current.version + 1 };
+    if (changes.status) next.completedAt = isEnded(changes.status) ? now : null;
+    if (events?.length) next.events = [...current.events, ...events.map((e) => sessionEvent(e, now))];
+    store.putSession(next);
+    store.emit('session:updated', next);
+  }
+  if (taskIds) setSessionTasks(store, id, uniq(taskIds));
+  return store.sessions.get(id)!;
+}
+
+export function addSessionEvent(store: Store, id: string, input: SessionEventInput): Session {
+  return updateSession(store, id, { events: [input] });
+}
+
+/** Appends to the session's timeline, and with `taskId` to that task's timeline too. */
+export function addSessionTimeline(store: Store, id: string, input: TimelineInput): Session {
+  const session = getSession(store, id);
+  const task = input.taskId !== undefined ? store.tasks.get(input.taskId) : undefined;
+  if (input.taskId !== undefined && !task) throw taskNotFound(input.taskId);
+  const now = Date.now();
+  const next: Session = {
+    ...session,
+    timeline: [...session.timeline, timelineEvent({ ...input, sessionId: undefined }, now)],
+    lastActivity: now,
+    version: session.version + 1,
+  };
+  store.putSession(next);
+  store.emit('session:updated', next);
+  if (task) {
+    const nextTask = {
+      ...task,
+      timeline: [...task.timeline, timelineEvent({ ...input, sessionId: id }, now)],
+      updatedAt: now,
+      version: task.version + 1,
+    };
+    store.putTask(nextTask);
+    store.emit('task:updated', nextTask);
+  }
+  return next;
+}
+
+export function deleteSession(store: Store, id: string, ifMatch?: string) {
+  const session = getSession(store, id);
+  checkVersion(session, ifMatch);
+  const now = Date.now();
+  for (const taskId of session.taskIds) {
+    const task = store.tasks.get(taskId);
+    if (!task) continue;
+    const next = detachFromTask(store, task, id, now);
+    store.emit('session:task_removed', { sessionId: id, taskId });
+    store.emit('task:session_removed', { taskId, sessionId: id });
+    store.emit('task:updated', next);
+  }
+  store.removeSession(id);
+  store.emit('session:deleted', { id });
+}
+
+function candidates(store: Store, filter: SessionFilter): Iterable<string> {
+  if (filter.taskId !== undefined) return store.tasks.get(filter.taskId)?.sessionIds ?? [];
+  if (filter.projectId !== undefined) return store.sessionsByProject.get(filter.projectId) ?? [];
+  return store.sessions.keys();
+}
+
+export function listSessions(store: Store, filter: SessionFilter): Session[] {
+  const out: Session[] = [];
+  const statuses = filter.status ? new Set(filter.status) : undefined;
+  for (const id of candidates(store, filter)) {
+    const session = store.sessions.get(id);
+    if (!session) continue;
+    if (filter.projectId !== undefined && session.projectId !== filter.projectId) continue;
+    if (statuses && !statuses.has(session.status)) continue;
+    if (filter.active && isEnded(session.status)) continue;
+    out.push(session);
+  }
+  return out;
+}
