@@ -39,9 +39,10 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   try {
     const config = loadConfig(env, argv);
     server = await startServer(config);
+    // Handlers first: whoever reads the start line may signal at once.
+    onSignals(server);
     process.stdout.write(`maestro-server listening on ${server.url} (data: ${config.dataDir})\n`);
   } catch (err) {
     startFailure(err);
   }
-  onSignals(server);
 }

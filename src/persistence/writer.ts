@@ -120,6 +120,8 @@ export class DiskWriter {
         try {
           folders.add(await this.writeOne(change));
         } catch (error) {
+          // Back to dirty before leaving the in-flight count, so it still counts as pending.
+          if (!this.dirty.has(keyOf(change))) this.dirty.set(keyOf(change), change);
           failed.push({ change, error: error as Error });
         }
         this.inFlight--;
@@ -148,7 +150,7 @@ export class DiskWriter {
     return folder;
   }
 
-  /** Failed changes go back to dirty unless a newer change for the same entity is already there. */
+  /** Logs failures and keeps the health reason until a flush succeeds in full. */
   private settle(failed: { change: EntityChange; error: Error }[]) {
     if (failed.length === 0) {
       if (this.failure) this.o.logger.info('writes to disk succeed again');
@@ -160,7 +162,6 @@ export class DiskWriter {
       const path = entityPath(this.o.dataDir, change.kind, change.id, change.projectId);
       this.o.logger.error(`write failed for ${path}: ${error.message} (will retry)`);
       this.failure = `write failed for ${path}: ${(error as NodeJS.ErrnoException).code ?? error.message}`;
-      if (!this.dirty.has(keyOf(change))) this.dirty.set(keyOf(change), change);
       this.knownFolders.delete(dirname(path));
     }
     this.retryMs = Math.min(this.retryMs * 2, this.o.retryMaxMs);

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { type Logger, silentLogger } from '../../src/log.ts';
+import { type FileSystem, realFs } from '../../src/persistence/fs.ts';
+import { DiskWriter, type WriterOptions } from '../../src/persistence/writer.ts';
+import type { EntityChange } from '../../src/store/store.ts';
+import { sleep, tempDir } from '../helpers.ts';
+
+/** A real file system that fails every open while `fail` holds an error code. */
+function faultyFs() {
+  const state = { fail: undefined as string | undefined, opens: 0 };
+  const fs: FileSystem = {
+    ...realFs,
+    open: (async (...args: Parameters<FileSystem['open']>) => {
+      state.opens++;
+      if (state.fail) throw Object.assign(new Error(`${state.fail}: injected`), { code: state.fail });
+      return realFs.open(...args);
+    }) as FileSystem['open'],
+  };
+  return { fs, state };
+}
+
+function recordingLogger() {
+  const lines: string[] = [];
+  const logger: Logger = { ...silentLogger, error: (m) => lines.push(m), info: (m) => lines.push(m) };
+  return { logger, lines };
+}
+
+const project = (id: string, name = id): EntityChange => ({
+  kind: 'project', id, entity: { id, name, workingDir: '', description: '', createdAt: 1, updatedAt: 1, version: 1 },
+});
+
+describe('DiskWriter (SPEC §7)', () => {
+  let dir: string;
+  const writers: DiskWriter[] = [];
+  const make = (o: Partial<WriterOptions> = {}) => {
+    const w = new DiskWriter({ dataDir: dir, debounceMs: 20, maxPending: 100, logger: silentLogger, ...o });
+    writers.push(w);
+    return w;
+  };
+  const readProject = async (id: string) => JSON.parse(await readFile(join(dir, 'projects', `${id}.json`), 'utf8'));
+
+  beforeEach(async () => { dir = await tempDir(); });
+  afterEach(async () => {
+    for (const w of writers.splice(0)) await w.close(Date.now() + 1000);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('coalesces many changes to one entity into one write, pretty-printed', async () => {
+    const { fs, state } = faultyFs();
+    const w = make({ fs });
+    for (let i = 0; i < 10; i++) w.mark(project('proj_a', `name ${i}`));
+    assert.equal(w.pending, 1);
+    await w.flush();
+    assert.equal(w.pending, 0);
+    assert.equal((await readProject('proj_a')).name, 'name 9');
+    assert.match(await readFile(join(dir, 'projects', 'proj_a.json'), 'utf8'), /^\{\n {2}"id": "proj_a",/);
+    // one open for the temp file, one for the folder fsync
+    assert.equal(state.opens, 2);
+  });
+
+  it('writes after the debounce window without being asked', async () => {
+    const w = make({ debounceMs: 10 });
+    w.mark(project('proj_b'));
+    await sleep(200);
+    assert.equal((await readProject('proj_b')).id, 'proj_b');
+    assert.equal(w.pending, 0);
+  });
+
+  it('a deletion removes the file; deleting a missing file is fine', async () => {
+    const w = make();
+    w.mark(project('proj_c'));
+    await w.flush();
+    w.mark({ kind: 'project', id: 'proj_c', entity: null });
+    w.mark({ kind: 'project', id: 'proj_never', entity: null });
+    await w.flush();
+    assert.deepEqual(await readdir(join(dir, 'projects')), []);
+  });
+
+  it('leaves no temporary files behind', async () => {
+    const w = make();
+    for (let i = 0; i < 50; i++) w.mark(project(`proj_${i}`));
+    await w.flush();
+    const names = await readdir(join(dir, 'projects'));
+    assert.equal(names.length, 50);
+    assert.ok(names.every((n) => /^proj_\d+\.json$/.test(n)));
+  });
+
+  it('keeps a failed write dirty, reports it, and retries until it succeeds', async () => {
+    const { fs, state } = faultyFs();
+    const { logger, lines } = recordingLogger();
+    const w = make({ fs, logger, retryMinMs: 10, retryMaxMs: 20 });
+    state.fail = 'ENOSPC';
+    w.mark(project('proj_d'));
+    await w.flush();
+    assert.equal(w.pending, 1);
+    assert.match(w.failing!, /proj_d\.json: ENOSPC/);
+    assert.ok(lines.some((l) => l.includes(join(dir, 'projects', 'proj_d.json')) && l.includes('ENOSPC')));
+    state.fail = undefined;
+    await sleep(150);
+    assert.equal(w.pending, 0);
+    assert.equal(w.failing, undefined);
+    assert.equal((await readProject('proj_d')).id, 'proj_d');
+  });
+
+  it('a newer change made while a write failed is the one that is kept', async () => {
+    const { fs, state } = faultyFs();
+    const w = make({ fs, retryMinMs: 10 });
+    state.fail = 'EACCES';
+    w.mark(project('proj_e', 'old'));
+    const flushing = w.flush();
+    w.mark(project('proj_e', 'new'));
+    await flushing;
+    state.fail = undefined;
+    await w.flush();
+    assert.equal((await readProject('proj_e')).name, 'new');
+  });
+
+  it('at the bound, flushes at once and makes writers wait for room', async () => {
+    const w = make({ debounceMs: 60_000, maxPending: 5 });
+    for (let i = 0; i < 5; i++) w.mark(project(`proj_${i}`));
+    assert.equal(w.pending, 5);
+    await w.waitForRoom();
+    assert.ok(w.pending < 5);
+    await w.flush();
+    assert.equal((await readdir(join(dir, 'projects'))).length, 5);
+  });
+
+  it('answers 503 BUSY with Retry-After when the disk never makes room', async () => {
+    const { fs, state } = faultyFs();
+    const w = make({ fs, maxPending: 2, busyTimeoutMs: 50, retryMinMs: 5_000 });
+    state.fail = 'ENOSPC';
+    w.mark(project('proj_1'));
+    w.mark(project('proj_2'));
+    await assert.rejects(w.waitForRoom(), (e: { status: number; code: string; headers: Record<string, string> }) =>
+      e.status === 503 && e.code === 'BUSY' && e.headers['Retry-After'] === '1');
+    state.fail = undefined;
+  });
+
+  it('close() flushes everything, and names what it could not save', async () => {
+    const { fs, state } = faultyFs();
+    const w = make({ fs, debounceMs: 60_000, retryMinMs: 10 });
+    w.mark(project('proj_ok'));
+    assert.deepEqual(await w.close(Date.now() + 1000), []);
+    assert.equal((await readProject('proj_ok')).id, 'proj_ok');
+
+    const w2 = make({ fs, debounceMs: 60_000, retryMinMs: 10 });
+    state.fail = 'EROFS';
+    w2.mark(project('proj_lost'));
+    assert.deepEqual(await w2.close(Date.now() + 100), [join(dir, 'projects', 'proj_lost.json')]);
+  });
+
+  it('tasks go to tasks/<projectId>/<id>.json', async () => {
+    const w = make();
+    w.mark({ kind: 'task', id: 'task_1', projectId: 'proj_x', entity: { id: 'task_1' } as never });
+    await w.flush();
+    assert.deepEqual(await readdir(join(dir, 'tasks', 'proj_x')), ['task_1.json']);
+    w.mark({ kind: 'task', id: 'task_1', projectId: 'proj_x', entity: null });
+    await w.flush();
+    assert.deepEqual(await readdir(join(dir, 'tasks', 'proj_x')), []);
+  });
+});
