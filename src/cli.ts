@@ -35,10 +35,9 @@ function onSignals(server: MaestroServer) {
 }
 
 export async function main(argv = process.argv.slice(2), env = process.env): Promise<void> {
-  let server: MaestroServer;
   try {
     const config = loadConfig(env, argv);
-    server = await startServer(config);
+    const server = await startServer(config);
     // Handlers first: whoever reads the start line may signal at once.
     onSignals(server);
     process.stdout.write(`maestro-server listening on ${server.url} (data: ${config.dataDir})\n`);

@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 import { WebSocket } from 'ws';
 import { type Config, loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
@@ -165,12 +166,25 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
+/** Children still running when the test process exits are killed, never left behind. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
+// A failed assertion must end the test file, not leave it waiting on a server nobody stops.
+after(() => { for (const c of children) c.kill('SIGKILL'); });
+
+function track(child: ChildProcess) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+}
+
 /** Runs the real `bin/maestro-server` (from dist/) and waits for its start line. */
 export function startProcess(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env.PATH, NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE, PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  track(child);
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
