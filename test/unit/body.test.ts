@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { jsonDepthExceeds, parseJson, readJsonBody } from '../../src/http/body.ts';
+
+const fakeRequest = (chunks: string[], headers: Record<string, string> = {}) =>
+  Object.assign(Readable.from(chunks.map((c) => Buffer.from(c))), { headers }) as unknown as IncomingMessage;
+
+const code = (c: string) => (e: { code: string }) => e.code === c;
+
+describe('§2/§8 request bodies', () => {
+  it('parses JSON and drops __proto__, constructor and prototype keys at every depth', () => {
+    const parsed = parseJson('{"a":1,"__proto__":{"polluted":true},"b":{"constructor":{"prototype":{"x":1}},"c":2}}') as any;
+    assert.deepEqual(parsed, { a: 1, b: { c: 2 } });
+    assert.equal(({} as any).polluted, undefined);
+    const escaped = parseJson('{"\\u005f_proto__":{"polluted":true},"ok":1}') as any;
+    assert.deepEqual(Object.keys(escaped), ['ok']);
+    assert.equal(Object.getPrototypeOf(escaped), Object.prototype);
+  });
+
+  it('refuses malformed and too deeply nested JSON with INVALID_JSON', () => {
+    assert.throws(() => parseJson('{"a":'), code('INVALID_JSON'));
+    assert.throws(() => parseJson('['.repeat(65) + ']'.repeat(65)), code('INVALID_JSON'));
+    assert.deepEqual(parseJson('['.repeat(64) + ']'.repeat(64)), JSON.parse('['.repeat(64) + ']'.repeat(64)));
+  });
+
+  it('counts depth outside strings only', () => {
+    assert.equal(jsonDepthExceeds(JSON.stringify({ s: '[[[[[[[[[[' }), 2), false);
+    assert.equal(jsonDepthExceeds(JSON.stringify({ s: 'a\\"[[[' }), 2), false);
+    assert.equal(jsonDepthExceeds('[[[]]]', 2), true);
+  });
+
+  it('an empty body is no body whatever its Content-Type', async () => {
+    assert.equal(await readJsonBody(fakeRequest([], { 'content-type': 'text/plain' }), 100), undefined);
+    assert.equal(await readJsonBody(fakeRequest(['  \n'], { 'content-type': 'application/json' }), 100), undefined);
+  });
+
+  it('a body needs a JSON Content-Type (415 otherwise)', async () => {
+    await assert.rejects(readJsonBody(fakeRequest(['{}']), 100), code('UNSUPPORTED_MEDIA_TYPE'));
+    await assert.rejects(readJsonBody(fakeRequest(['{}'], { 'content-type': 'text/plain' }), 100), code('UNSUPPORTED_MEDIA_TYPE'));
+    assert.deepEqual(await readJsonBody(fakeRequest(['{"a":', '1}'], { 'content-type': 'application/json; charset=utf-8' }), 100), { a: 1 });
+    assert.deepEqual(await readJsonBody(fakeRequest(['{}'], { 'content-type': 'application/merge-patch+json' }), 100), {});
+  });
+
+  it('413 from the declared length without reading, or as soon as the stream passes the limit', async () => {
+    await assert.rejects(readJsonBody(fakeRequest(['{}'], { 'content-length': '101' }), 100), code('PAYLOAD_TOO_LARGE'));
+    let pulled = 0;
+    const endless = new Readable({ read() { pulled++; this.push(Buffer.alloc(64, 32)); } });
+    Object.assign(endless, { headers: { 'content-type': 'application/json' } });
+    await assert.rejects(readJsonBody(endless as unknown as IncomingMessage, 1000), code('PAYLOAD_TOO_LARGE'));
+    await new Promise((r) => setTimeout(r, 20));
+    const afterRefusal = pulled;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(pulled, afterRefusal, 'nothing more is read once refused');
+    assert.ok(pulled * 64 < 1000 + 2 * 16384, `at most the stream's own buffer past the limit (${pulled} chunks)`);
+  });
+
+  it('passes stream errors on', async () => {
+    const broken = new Readable({ read() { this.destroy(new Error('reset')); } });
+    Object.assign(broken, { headers: {} });
+    await assert.rejects(readJsonBody(broken as unknown as IncomingMessage, 1000), /reset/);
+  });
+});

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, parseFlags } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { isValidId, newId } from '../../src/ids.ts';
+
+describe('§8 configuration', () => {
+  it('has the SPEC defaults', () => {
+    const c = loadConfig({}, []);
+    assert.equal(c.port, 3000);
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.dataDir, join(homedir(), '.maestro', 'data'));
+    assert.equal(c.skillsDir, join(homedir(), '.agents-ui', 'maestro-skills'));
+    assert.equal(c.serverUrl, 'http://localhost:3000');
+    assert.equal(c.serverUrlSet, false);
+    assert.equal(c.token, undefined);
+    assert.equal(c.writeDebounceMs, 50);
+    assert.equal(c.bodyLimitBytes, 1048576);
+    assert.deepEqual(c.corsOrigins, []);
+    assert.deepEqual(c.allowedHosts, []);
+    assert.equal(c.wsPingMs, 30000);
+    assert.equal(c.wsMaxBufferBytes, 8 * 1024 * 1024);
+    assert.equal(c.maxPendingWrites, 2000);
+    assert.equal(c.logLevel, 'info');
+  });
+
+  it('reads every variable, and flags override them', () => {
+    const c = loadConfig({
+      PORT: '4000', HOST: 'localhost', DATA_DIR: '/tmp/d', SKILLS_DIR: '/tmp/s', SERVER_URL: 'http://m.lan:4000/',
+      MAESTRO_TOKEN: 't', WRITE_DEBOUNCE_MS: '0', BODY_LIMIT_BYTES: '10', CORS_ORIGINS: 'https://a.example, https://b.example',
+      ALLOWED_HOSTS: 'M.lan', WS_PING_MS: '100', WS_MAX_BUFFER_BYTES: '2048', MAX_PENDING_WRITES: '7', LOG_LEVEL: 'WARN',
+    }, ['--port=5000', '--data-dir', '/tmp/e']);
+    assert.equal(c.port, 5000);
+    assert.equal(c.dataDir, '/tmp/e');
+    assert.equal(c.serverUrl, 'http://m.lan:4000');
+    assert.deepEqual(c.corsOrigins, ['https://a.example', 'https://b.example']);
+    assert.deepEqual(c.allowedHosts, ['m.lan']);
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(c.maxPendingWrites, 7);
+    assert.equal(loadConfig({ DEBUG: '1' }).logLevel, 'debug');
+  });
+
+  it('refuses a non-loopback HOST without a token', () => {
+    assert.throws(() => loadConfig({ HOST: '0.0.0.0' }), ConfigError);
+    assert.equal(loadConfig({ HOST: '0.0.0.0', MAESTRO_TOKEN: 'x' }).host, '0.0.0.0');
+    assert.equal(loadConfig({ HOST: '::1' }).host, '::1');
+  });
+
+  it('refuses bad values with a message naming the variable', () => {
+    assert.throws(() => loadConfig({ PORT: '70000' }), /PORT must be at most 65535/);
+    assert.throws(() => loadConfig({ PORT: '-1' }), /PORT must be an integer >= 0/);
+    assert.throws(() => loadConfig({ WRITE_DEBOUNCE_MS: '1.5' }), /WRITE_DEBOUNCE_MS/);
+    assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
+    assert.throws(() => parseFlags(['--port']), /--port needs a value/);
+    assert.throws(() => parseFlags(['--nope=1']), /unknown option/);
+  });
+
+  it('logs one line per message, nothing below the level', () => {
+    const lines: string[] = [];
+    const log = createLogger('warn', (l) => lines.push(l));
+    log.debug('d');
+    log.info('i');
+    log.warn('w');
+    log.error('e');
+    assert.deepEqual(lines, ['[maestro] warn: w\n', '[maestro] error: e\n']);
+  });
+});
+
+describe('§1 ids', () => {
+  it('are <prefix>_<ms>_<base36> and unique within one millisecond', () => {
+    const ids = Array.from({ length: 10_000 }, () => newId('task'));
+    assert.equal(new Set(ids).size, ids.length);
+    for (const id of ids.slice(0, 50)) assert.match(id, /^task_\d{13}_[0-9a-z]+$/);
+    assert.ok(ids.every(isValidId));
+  });
+
+  it('client ids must match [A-Za-z0-9_-]{1,128}', () => {
+    assert.equal(isValidId('sess-ABC_123'), true);
+    for (const bad of ['', 'a.b', '../x', 'a/b', 'a b', 'x'.repeat(129), 5, null]) assert.equal(isValidId(bad), false, String(bad));
+  });
+});
