@@ -67,3 +67,31 @@ export function queryList(query: URLSearchParams, name: string): string[] | unde
   if (raw === null) return undefined;
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
+
+/** The five routes every stored entity has, over the store functions that do the work. */
+export interface EntityOps<T extends { version: number }> {
+  list: Handler;
+  create: (store: Store, body: unknown) => T;
+  get: (store: Store, id: string) => T;
+  update: (store: Store, id: string, body: unknown, ifMatch?: string) => T;
+  remove: (store: Store, id: string, ifMatch?: string) => void;
+}
+
+export function entityRoutes<T extends { version: number }>(base: string, ops: EntityOps<T>): RouteDef[] {
+  const one = `${base}/:id`;
+  const update: Handler = ({ services, params, body, ifMatch }) => entityReply(200, ops.update(services.store, params.id, body, ifMatch));
+  return [
+    { method: 'GET', path: base, handler: ops.list },
+    { method: 'POST', path: base, body: true, handler: ({ services, body }) => entityReply(201, ops.create(services.store, body)) },
+    { method: 'GET', path: one, handler: ({ services, params }) => entityReply(200, ops.get(services.store, params.id)) },
+    { method: 'PUT', path: one, body: true, handler: update },
+    { method: 'PATCH', path: one, body: true, handler: update },
+    {
+      method: 'DELETE', path: one,
+      handler: ({ services, params, ifMatch }) => {
+        ops.remove(services.store, params.id, ifMatch);
+        return deletedReply(params.id);
+      },
+    },
+  ];
+}

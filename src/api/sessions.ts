@@ -3,7 +3,8 @@ import { link, unlink } from '../store/links.ts';
 import {
   addSessionEvent, addSessionTimeline, createSession, deleteSession, getSession, listSessions, updateSession,
 } from '../store/sessions.ts';
-import { type Ctx, deletedReply, entityReply, listReply, parseBody, queryList, type RouteDef } from './context.ts';
+import type { Store } from '../store/store.ts';
+import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
 import { id, idList, jsonObject, nonEmptyString, sessionStatus, stringMap, timelineType } from './schemas.ts';
 
 const agentId = v.optional(v.nullable(v.string()));
@@ -42,28 +43,19 @@ function listHandler({ services, query }: Ctx) {
   }));
 }
 
-function createHandler({ services, body }: Ctx) {
+function create(store: Store, body: unknown) {
   const { taskId, taskIds, ...input } = parseBody(CreateSession, body);
-  const ids = [...(taskIds ?? []), ...(taskId ? [taskId] : [])];
-  return entityReply(201, createSession(services.store, { ...input, taskIds: ids }));
+  return createSession(store, { ...input, taskIds: [...(taskIds ?? []), ...(taskId ? [taskId] : [])] });
 }
 
 export const sessionRoutes: RouteDef[] = [
-  { method: 'GET', path: '/api/sessions', handler: listHandler },
-  { method: 'POST', path: '/api/sessions', body: true, handler: createHandler },
-  { method: 'GET', path: '/api/sessions/:id', handler: ({ services, params }) => entityReply(200, getSession(services.store, params.id)) },
-  ...['PUT', 'PATCH'].map((method) => ({
-    method, path: '/api/sessions/:id', body: true,
-    handler: ({ services, params, body, ifMatch }: Ctx) =>
-      entityReply(200, updateSession(services.store, params.id, parseBody(UpdateSession, body), ifMatch)),
-  })),
-  {
-    method: 'DELETE', path: '/api/sessions/:id',
-    handler: ({ services, params, ifMatch }) => {
-      deleteSession(services.store, params.id, ifMatch);
-      return deletedReply(params.id);
-    },
-  },
+  ...entityRoutes('/api/sessions', {
+    list: listHandler,
+    create,
+    get: getSession,
+    update: (store, id, body, ifMatch) => updateSession(store, id, parseBody(UpdateSession, body), ifMatch),
+    remove: deleteSession,
+  }),
   {
     method: 'POST', path: '/api/sessions/:id/events', body: true,
     handler: ({ services, params, body }) =>

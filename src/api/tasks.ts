@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
 import { toJson } from '../store/store.ts';
-import { type Ctx, deletedReply, entityReply, listReply, parseBody, queryList, type RouteDef } from './context.ts';
+import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
 import { id, idList, nameList, nonEmptyString, priority, taskStatus, timelineEntry, timelineType } from './schemas.ts';
 
 const taskFields = {
@@ -41,24 +41,13 @@ function listHandler({ services, query }: Ctx) {
 }
 
 export const taskRoutes: RouteDef[] = [
-  { method: 'GET', path: '/api/tasks', handler: listHandler },
-  {
-    method: 'POST', path: '/api/tasks', body: true,
-    handler: ({ services, body }) => entityReply(201, createTask(services.store, parseBody(CreateTask, body))),
-  },
-  { method: 'GET', path: '/api/tasks/:id', handler: ({ services, params }) => entityReply(200, getTask(services.store, params.id)) },
-  ...['PUT', 'PATCH'].map((method) => ({
-    method, path: '/api/tasks/:id', body: true,
-    handler: ({ services, params, body, ifMatch }: Ctx) =>
-      entityReply(200, updateTask(services.store, params.id, parseBody(UpdateTask, body), ifMatch)),
-  })),
-  {
-    method: 'DELETE', path: '/api/tasks/:id',
-    handler: ({ services, params, ifMatch }) => {
-      deleteTask(services.store, params.id, ifMatch);
-      return deletedReply(params.id);
-    },
-  },
+  ...entityRoutes('/api/tasks', {
+    list: listHandler,
+    create: (store, body) => createTask(store, parseBody(CreateTask, body)),
+    get: getTask,
+    update: (store, id, body, ifMatch) => updateTask(store, id, parseBody(UpdateTask, body), ifMatch),
+    remove: deleteTask,
+  }),
   { method: 'GET', path: '/api/tasks/:id/children', handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)) },
   {
     method: 'POST', path: '/api/tasks/:id/timeline', body: true,
