@@ -15,8 +15,11 @@ export const taskStatus = v.pipe(
 export const priority = v.picklist(PRIORITIES);
 export const sessionStatus = v.picklist(SESSION_STATUSES);
 export const timelineType = v.pipe(v.string(), v.regex(TIMELINE_TYPE, 'must match ^[a-z][a-z0-9_]{0,63}$'));
-export const jsonObject = v.record(v.string(), v.unknown());
-export const stringMap = v.record(v.string(), v.string());
+// valibot's record() takes an array for an object with keys "0", "1", …: refuse arrays first.
+const plainObject = v.custom<Record<string, unknown>>(
+  (x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'must be a JSON object');
+export const jsonObject = v.pipe(plainObject, v.record(v.string(), v.unknown()));
+export const stringMap = v.pipe(plainObject, v.record(v.string(), v.string()));
 
 export const timelineEntry = (defaultType: string) =>
   v.object({

@@ -37,6 +37,6 @@ export function planPrompt(skills: Map<string, Skill>, role: string, named: stri
 
 export function formatPrompt(skills: Skill[]): string {
   return skills
-    .map((s) => `---\n# ${s.name} (v${s.version})\n\n${s.description}\n\n${s.instructions}`)
+    .map((s) => `---\n# ${s.name} (v${s.version})\n\n${s.description}\n\n${s.instructions.trimEnd()}`)
     .join('\n\n');
 }

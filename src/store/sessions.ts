@@ -1,5 +1,5 @@
 import { hostname, platform } from 'node:os';
-import { projectNotFound, sessionNotFound, taskNotFound, validationError } from '../errors.ts';
+import { projectNotFound, sessionNotFound, validationError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { ENDED_SESSION_STATUSES, type Session, type SessionEvent, type SessionStatus } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
@@ -133,8 +133,7 @@ export function addSessionEvent(store: Store, id: string, input: SessionEventInp
 /** Appends to the session's timeline, and with `taskId` to that task's timeline too. */
 export function addSessionTimeline(store: Store, id: string, input: TimelineInput): Session {
   const session = getSession(store, id);
-  const task = input.taskId !== undefined ? store.tasks.get(input.taskId) : undefined;
-  if (input.taskId !== undefined && !task) throw taskNotFound(input.taskId);
+  const task = input.taskId !== undefined ? requireLinkable(store, session.projectId, input.taskId) : undefined;
   const now = Date.now();
   const next: Session = {
     ...session,
