@@ -83,6 +83,27 @@ describe('§7 load', () => {
   });
 });
 
+describe('§7 load with a reader thread', () => {
+  let dir: string;
+  beforeEach(async () => { dir = await tempDir(); });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('reads the same entities with a worker thread as without', async () => {
+    await loadData(dir, silentLogger);
+    await mkdir(join(dir, 'tasks', 'proj_1'));
+    for (let i = 0; i < 600; i++) {
+      await writeFile(join(dir, 'tasks', 'proj_1', `task_${i}.json`), JSON.stringify(task(`task_${i}`, { createdAt: i })));
+    }
+    await writeFile(join(dir, 'tasks', 'proj_1', 'task_torn.json'), '{"id":');
+    const threaded = await loadData(dir, silentLogger, 1);
+    assert.equal(threaded.tasks.length, 600);
+    assert.deepEqual(new Set(threaded.tasks.map((t) => t.id)), new Set(Array.from({ length: 600 }, (_, i) => `task_${i}`)));
+    assert.equal(threaded.quarantined.length, 1);
+    const plain = await loadData(dir, silentLogger);
+    assert.deepEqual(plain.tasks.sort((a, b) => a.createdAt - b.createdAt), threaded.tasks.sort((a, b) => a.createdAt - b.createdAt));
+  });
+});
+
 describe('§7 lock', () => {
   let dir: string;
   beforeEach(async () => { dir = await tempDir(); });

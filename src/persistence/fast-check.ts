@@ -1,0 +1,66 @@
+import { ID_PATTERN } from '../ids.ts';
+import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
+
+/**
+ * A quick yes/no for entity files in exactly the current format, which is nearly
+ * all of them. Start-up reads every file, and valibot costs about ten times more
+ * per entity than these checks. A file this does not accept still goes through
+ * the valibot schemas in `schemas.ts`, which fill defaults for older files or say
+ * why a file is corrupt; so this must never accept what those would refuse.
+ */
+type Check = (x: unknown) => boolean;
+
+const str: Check = (x) => typeof x === 'string';
+const num: Check = (x) => typeof x === 'number';
+const bool: Check = (x) => typeof x === 'boolean';
+const any: Check = () => true;
+const id: Check = (x) => typeof x === 'string' && ID_PATTERN.test(x);
+const nullable = (check: Check): Check => (x) => x === null || check(x);
+const oneOf = (values: readonly string[]): Check => {
+  const set = new Set<unknown>(values);
+  return (x) => set.has(x);
+};
+const arrayOf = (check: Check): Check => (x) => Array.isArray(x) && x.every(check);
+const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const recordOf = (check: Check): Check => (x) => isPlainObject(x) && Object.values(x).every(check);
+
+/** Exactly these keys: every required one, optional ones allowed, nothing else. */
+function shape(required: Record<string, Check>, optional: Record<string, Check> = {}): Check {
+  const requiredCount = Object.keys(required).length;
+  return (x) => {
+    if (!isPlainObject(x)) return false;
+    let seen = 0;
+    for (const key of Object.keys(x)) {
+      const check = Object.hasOwn(required, key) ? required[key] : Object.hasOwn(optional, key) ? optional[key] : undefined;
+      if (!check || !check(x[key])) return false;
+      if (check === required[key]) seen++;
+    }
+    return seen === requiredCount;
+  };
+}
+
+const ids = arrayOf(str);
+const timelineEvent = shape({ id: str, type: str, timestamp: num }, { message: str, sessionId: str, taskId: str });
+
+const subtask = shape({
+  id: str, taskId: str, title: str, description: str, completed: bool, order: num,
+  createdAt: num, updatedAt: num, completedAt: nullable(num),
+});
+
+export const isCurrentProject = shape({
+  id, name: str, workingDir: str, description: str, createdAt: num, updatedAt: num, version: num,
+});
+
+export const isCurrentTask = shape({
+  id, projectId: id, parentId: nullable(str), title: str, description: str, initialPrompt: str,
+  status: oneOf(TASK_STATUSES), priority: oneOf(PRIORITIES), sessionIds: ids, skillIds: ids, agentIds: ids,
+  dependencies: ids, subtasks: arrayOf(subtask), timeline: arrayOf(timelineEvent), createdAt: num, updatedAt: num,
+  startedAt: nullable(num), completedAt: nullable(num), version: num,
+});
+
+export const isCurrentSession = shape({
+  id, projectId: id, taskIds: ids, name: str, agentId: nullable(str), status: oneOf(SESSION_STATUSES),
+  env: recordOf(str), events: arrayOf(shape({ id: str, timestamp: num, type: str }, { data: any })),
+  timeline: arrayOf(timelineEvent), metadata: recordOf(any), startedAt: num, lastActivity: num,
+  completedAt: nullable(num), hostname: str, platform: str, version: num,
+});
