@@ -16,6 +16,25 @@ type WebSocket = Socket;
 export const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
 const PONG = Buffer.from('{"type":"pong"}');
 
+/** One unmasked, final text frame (RFC 6455 §5.2): the header and the payload in one buffer. */
+export function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const headerLength = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + n);
+  frame[0] = 0x81;
+  if (n < 126) {
+    frame[1] = n;
+  } else if (n < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(frame, headerLength);
+  return frame;
+}
+
 export interface HubOptions {
   pingMs: number;
   maxBufferBytes: number;
@@ -37,6 +56,7 @@ export class Hub {
     clientTracking: true,
   });
   private readonly alive = new WeakMap<WebSocket, boolean>();
+  private readonly sockets = new WeakMap<WebSocket, Duplex>();
   private readonly pinger: NodeJS.Timeout;
 
   constructor(private readonly options: HubOptions) {
@@ -50,7 +70,10 @@ export class Hub {
 
   /** Completes a WebSocket handshake; the caller has already checked Host, Origin and token. */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer) {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.sockets.set(ws, socket);
+      this.connected(ws);
+    });
   }
 
   private connected(ws: WebSocket) {
@@ -74,7 +97,10 @@ export class Hub {
     const seq = ++this.seq;
     if (this.wss.clients.size === 0) return;
     const text = `{"type":"${event.type}","event":"${event.type}","data":${toJson(event.data as object)},"seq":${seq},"timestamp":${Date.now()}}`;
-    const frame = Buffer.from(text);
+    // Framed once and written straight to each socket: one write per client, no
+    // per-client framing. Safe beside ws's own writes because its sender only
+    // queues for compression or Blobs, and this server uses neither.
+    const frame = textFrame(Buffer.from(text));
     for (const ws of this.wss.clients) {
       if (ws.readyState !== WebSocket.OPEN) continue;
       if (ws.bufferedAmount > this.options.maxBufferBytes) {
@@ -82,7 +108,7 @@ export class Hub {
         ws.close(1013, 'client too slow');
         continue;
       }
-      ws.send(frame, { binary: false });
+      this.sockets.get(ws)!.write(frame);
     }
   }
 

@@ -2,16 +2,16 @@ import type { ServerResponse } from 'node:http';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
-/** What a handler answers: a status and a JSON text, with an ETag for single entities. */
+/** What a handler answers: a status and a JSON text (or its bytes, when cached), with an ETag for single entities. */
 export interface Reply {
   status: number;
-  json: string;
+  json: string | Buffer;
   headers?: Record<string, string>;
 }
 
 export function send(res: ServerResponse, reply: Reply, extraHeaders: Record<string, string> = {}) {
   if (res.headersSent) return;
-  const body = Buffer.from(reply.json);
+  const body = typeof reply.json === 'string' ? Buffer.from(reply.json) : reply.json;
   res.writeHead(reply.status, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': body.length,

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { FileSystem } from './fs.ts';
 import { TMP_MARKER } from './paths.ts';
@@ -9,8 +8,12 @@ import { TMP_MARKER } from './paths.ts';
  * needs an fsync (`syncFolder`) for the rename itself to survive power loss;
  * callers batch that, one per folder per flush.
  */
+// One writer per data folder (the lock file), and never two writes of one entity
+// at once, so a counter is enough to keep temporary names apart.
+let tmpCounter = 0;
+
 export async function writeFileAtomic(fs: FileSystem, path: string, data: string): Promise<void> {
-  const tmp = join(dirname(path), `${basename(path)}${TMP_MARKER}${randomBytes(6).toString('hex')}`);
+  const tmp = join(dirname(path), `${basename(path)}${TMP_MARKER}${process.pid}-${(tmpCounter++).toString(36)}`);
   const handle = await fs.open(tmp, 'w', 0o644);
   try {
     await handle.writeFile(data);

@@ -11,6 +11,9 @@ export interface EntityChange {
 
 type Listener<T> = (value: T) => void;
 
+/** Distinct list filters cached at once; past this the cache starts again. */
+const MAX_CACHED_LISTS = 64;
+
 const jsonCache = new WeakMap<object, string>();
 
 /** The serialised form of an entity, computed once per version (entities are never mutated). */
@@ -52,23 +55,25 @@ export class Store {
   readonly sessionsByProject = new Map<string, Set<string>>();
   /** Grows on every task or session change; list caches compare against it. */
   generation = 0;
-  private readonly lists = new Map<string, string>();
+  private readonly lists = new Map<string, Buffer>();
   private listsGeneration = 0;
   private readonly eventListeners: Listener<StoreEvent>[] = [];
   private readonly changeListeners: Listener<EntityChange>[] = [];
 
-  /** A serialised list, built once per store generation (any change empties the cache). */
-  cachedList(key: string, build: () => string): string {
+  /** A serialised list, built once per store generation and filter. */
+  cachedList(key: string, build: () => string): Buffer {
     if (this.listsGeneration !== this.generation) {
       this.lists.clear();
       this.listsGeneration = this.generation;
     }
-    let json = this.lists.get(key);
-    if (json === undefined) {
-      json = build();
-      this.lists.set(key, json);
+    let bytes = this.lists.get(key);
+    if (bytes === undefined) {
+      // A bound on memory: odd filters (repeated statuses, unknown ids) are endless.
+      if (this.lists.size >= MAX_CACHED_LISTS) this.lists.clear();
+      bytes = Buffer.from(build());
+      this.lists.set(key, bytes);
     }
-    return json;
+    return bytes;
   }
 
   onEvent(fn: Listener<StoreEvent>) { this.eventListeners.push(fn); }
