@@ -2,15 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
-import type { WebSocket as Socket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.ts';
 import { toJson } from '../store/store.ts';
 import type { StoreEvent } from '../types.ts';
 
-// Loaded with require(): importing the CommonJS `ws` through ESM costs ~50 ms of
-// start-up (measured) for its export analysis.
-const { WebSocket, WebSocketServer } = createRequire(import.meta.url)('ws') as typeof import('ws');
-type WebSocket = Socket;
+// Loaded with require() (importing the CommonJS `ws` through ESM costs ~50 ms for
+// its export analysis), and only at the first upgrade: even require() costs ~30 ms
+// (measured) that start-up need not wait for.
+const requireWs = () => createRequire(import.meta.url)('ws') as typeof import('ws');
+const NO_CLIENTS: ReadonlySet<WebSocket> = new Set();
 
 /** An incoming message over this closes the connection with 1009. */
 export const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
@@ -49,12 +50,7 @@ export interface HubOptions {
 export class Hub {
   readonly serverId = randomUUID();
   seq = 0;
-  private readonly wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: MAX_INCOMING_MESSAGE_BYTES,
-    perMessageDeflate: false,
-    clientTracking: true,
-  });
+  private wss: WebSocketServer | undefined;
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private readonly sockets = new WeakMap<WebSocket, Duplex>();
   private readonly pinger: NodeJS.Timeout;
@@ -65,11 +61,21 @@ export class Hub {
   }
 
   get clientCount(): number {
-    return this.wss.clients.size;
+    return this.clients.size;
+  }
+
+  private get clients(): ReadonlySet<WebSocket> {
+    return this.wss?.clients ?? NO_CLIENTS;
   }
 
   /** Completes a WebSocket handshake; the caller has already checked Host, Origin and token. */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    this.wss ??= new (requireWs().WebSocketServer)({
+      noServer: true,
+      maxPayload: MAX_INCOMING_MESSAGE_BYTES,
+      perMessageDeflate: false,
+      clientTracking: true,
+    });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.sockets.set(ws, socket);
       this.connected(ws);
@@ -95,14 +101,14 @@ export class Hub {
 
   broadcast(event: StoreEvent) {
     const seq = ++this.seq;
-    if (this.wss.clients.size === 0) return;
+    if (this.clients.size === 0) return;
     const text = `{"type":"${event.type}","event":"${event.type}","data":${toJson(event.data as object)},"seq":${seq},"timestamp":${Date.now()}}`;
     // Framed once and written straight to each socket: one write per client, no
     // per-client framing. Safe beside ws's own writes because its sender only
     // queues for compression or Blobs, and this server uses neither.
     const frame = textFrame(Buffer.from(text));
-    for (const ws of this.wss.clients) {
-      if (ws.readyState !== WebSocket.OPEN) continue;
+    for (const ws of this.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
       if (ws.bufferedAmount > this.options.maxBufferBytes) {
         this.options.logger.warn('closing a websocket client that does not keep up (1013)');
         ws.close(1013, 'client too slow');
@@ -113,7 +119,7 @@ export class Hub {
   }
 
   private pingAll() {
-    for (const ws of this.wss.clients) {
+    for (const ws of this.clients) {
       if (!this.alive.get(ws)) {
         ws.terminate();
         continue;
@@ -126,12 +132,13 @@ export class Hub {
   /** Closes every client with 1001 (going away) and the server; waits for the sockets to go. */
   async close(): Promise<void> {
     clearInterval(this.pinger);
-    const closing = [...this.wss.clients].map((ws) => new Promise<void>((resolve) => {
+    const closing = [...this.clients].map((ws) => new Promise<void>((resolve) => {
       ws.once('close', () => resolve());
       ws.close(1001, 'server shutting down');
       setTimeout(() => { ws.terminate(); resolve(); }, 1000).unref();
     }));
     await Promise.all(closing);
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    const wss = this.wss;
+    if (wss) await new Promise<void>((resolve) => wss.close(() => resolve()));
   }
 }
