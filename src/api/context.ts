@@ -64,8 +64,8 @@ export function parseBody<S extends v.GenericSchema>(schema: S, body: unknown): 
 /** `a,b` → `['a','b']`; absent → undefined. */
 export function queryList(query: URLSearchParams, name: string): string[] | undefined {
   const raw = query.get(name);
-  if (raw === null) return undefined;
-  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = raw?.split(',').map((s) => s.trim()).filter(Boolean);
+  return list?.length ? list : undefined; // `status=` filters nothing out, as a form would mean it
 }
 
 /** The five routes every stored entity has, over the store functions that do the work. */

@@ -182,6 +182,12 @@ describe('§2 tasks', () => {
       assert.deepEqual(await list(`projectId=${p.id}&status=todo,completed`), ids([root, child, grandchild, done]));
     });
 
+    it('an empty status (status= or status=,) is no status filter', async () => {
+      const all = ids([root, child, grandchild, done, blocked]);
+      assert.deepEqual(await list(`projectId=${p.id}&status=`), all);
+      assert.deepEqual(await list(`projectId=${p.id}&status=,`), all);
+    });
+
     it('parentId selects direct children; parentId=null selects root tasks', async () => {
       assert.deepEqual(await list(`parentId=${root.id}`), ids([child, blocked]));
       assert.deepEqual(await list(`parentId=${child.id}`), ids([grandchild]));
