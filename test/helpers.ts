@@ -3,13 +3,14 @@
  * over real sockets, a WebSocket client that records events, and a real
  * `bin/maestro-server` process.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import { WebSocket } from 'ws';
 import { type Config, loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
@@ -95,11 +96,58 @@ export function http(baseUrl: string, method: string, path: string, body?: unkno
   });
 }
 
+/**
+ * SPEC §2 error body: the status and code given, JSON, exactly `{error: true, message,
+ * code, details?}` with a message, and never a stack trace.
+ */
+export function assertError(res: { status: number; text: string; body: any; headers?: HttpResult['headers'] }, status: number, code: string) {
+  const text = res.text.slice(0, 500);
+  assert.equal(res.status, status, text);
+  if (res.headers) assert.match(String(res.headers['content-type']), /^application\/json/, `JSON content type: ${text}`);
+  assert.equal(res.body?.error, true, text);
+  assert.equal(res.body.code, code, text);
+  assert.equal(typeof res.body.message, 'string', text);
+  assert.ok(res.body.message.length > 0, text);
+  for (const key of Object.keys(res.body)) assert.ok(['error', 'message', 'code', 'details'].includes(key), `unexpected key ${key}`);
+  assert.ok(!/\n\s+at |\.ts:\d+/.test(res.text), `no stack trace: ${text}`);
+}
+
 /** A client bound to one server: `api.post('/api/projects', {...})`. */
 export function client(baseUrl: string, defaults: HttpOptions = {}) {
   const call = (method: string) => (path: string, body?: unknown, options: HttpOptions = {}) =>
     http(baseUrl, method, path, body, { ...defaults, ...options, headers: { ...defaults.headers, ...options.headers } });
   return { get: call('GET'), post: call('POST'), put: call('PUT'), patch: call('PATCH'), delete: call('DELETE'), request: http.bind(null, baseUrl) };
+}
+
+export type Api = ReturnType<typeof client>;
+
+export interface ApiServer {
+  server: TestServer;
+  api: Api;
+  events: EventLog;
+  /** One project per name given, created in order after the event log connected. */
+  projects: any[];
+}
+
+/**
+ * The usual set-up of a describe block: a server, a client, a connected event log and
+ * some projects, made in `before` and handed to `ready`; closed in `after`.
+ */
+export function useApiServer(projectNames: string[], ready: (fixture: ApiServer) => void) {
+  let fixture: ApiServer;
+  before(async () => {
+    const server = await startTestServer();
+    const api = client(server.url);
+    const events = await EventLog.connect(server.url);
+    const projects = [];
+    for (const name of projectNames) projects.push((await api.post('/api/projects', { name })).body);
+    fixture = { server, api, events, projects };
+    ready(fixture);
+  });
+  after(async () => {
+    fixture.events.close();
+    await fixture.server.cleanup();
+  });
 }
 
 export interface WsMessage {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { type IncomingHttpHeaders, request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { client, type HttpResult, startTestServer, type TestServer } from '../helpers.ts';
+import { assertError, client, type HttpResult, startTestServer, type TestServer } from '../helpers.ts';
 
 const ORIGIN = 'http://localhost:5173';
 
@@ -17,12 +17,6 @@ function assertErrorShape(res: HttpResult) {
   assert.ok(res.body.message.length > 0);
   for (const key of Object.keys(res.body)) assert.ok(['error', 'message', 'code', 'details'].includes(key), `unexpected key ${key}`);
   assert.ok(!/\n\s+at |\.ts:\d+/.test(res.text), `no stack trace: ${res.text}`);
-}
-
-function assertError(res: HttpResult, status: number, code: string) {
-  assert.equal(res.status, status, res.text);
-  assertErrorShape(res);
-  assert.equal(res.body.code, code);
 }
 
 const allowList = (res: HttpResult) => String(res.headers.allow ?? '').split(',').map((s) => s.trim()).filter(Boolean).sort();

@@ -4,9 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { client, EventLog, startTestServer, type TestServer, type WsMessage } from '../helpers.ts';
-
-type Api = ReturnType<typeof client>;
+import { type Api, assertError, client, EventLog, startTestServer, type TestServer, useApiServer, type WsMessage } from '../helpers.ts';
 
 /** The §4 invariant over everything the server holds; no duplicate ids, no dangling ids. */
 async function assertLinksConsistent(api: Api) {
@@ -38,19 +36,8 @@ describe('§4 task ↔ session links', () => {
   let events: EventLog;
   let project: any;
   let otherProject: any;
-
-  before(async () => {
-    server = await startTestServer();
-    api = client(server.url);
-    project = (await api.post('/api/projects', { name: 'app' })).body;
-    otherProject = (await api.post('/api/projects', { name: 'other' })).body;
-    events = await EventLog.connect(server.url);
-  });
+  useApiServer(['app', 'other'], (f) => ({ server, api, events, projects: [project, otherProject] } = f));
   beforeEach(() => events.clear());
-  after(async () => {
-    events.close();
-    await server.cleanup();
-  });
 
   const newTask = async (projectId = project.id) => (await api.post('/api/tasks', { projectId, title: 'work' })).body;
   const newSession = async (taskIds: string[] = [], projectId = project.id) => {
@@ -64,11 +51,6 @@ describe('§4 task ↔ session links', () => {
   const lastTimeline = async (taskId: string) => (await getTask(taskId)).timeline.at(-1);
   const find = (type: string, pred: (d: any) => boolean = () => true) =>
     events.events.filter((e: WsMessage) => e.type === type && pred(e.data));
-  const assertError = (res: { status: number; body: any }, status: number, code: string) => {
-    assert.equal(res.status, status, JSON.stringify(res.body));
-    assert.equal(res.body.code, code);
-  };
-
   it('creating a session with taskIds links each, with session_started on each task', async () => {
     const t1 = await newTask();
     const t2 = await newTask();

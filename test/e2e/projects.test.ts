@@ -6,22 +6,12 @@ import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { client, EventLog, type HttpResult, sleep, startTestServer, type TestServer } from '../helpers.ts';
+import { assertError, client, EventLog, type HttpResult, sleep, startTestServer, type TestServer } from '../helpers.ts';
 
 const PROJECT_KEYS = ['createdAt', 'description', 'id', 'name', 'updatedAt', 'version', 'workingDir'];
 const ID = /^proj_\d+_[a-z0-9]+$/;
 
 /** `{error:true, message, code, details?}` with nothing else, and the given status and code. */
-function assertError(res: HttpResult, status: number, code: string) {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.body?.error, true, res.text);
-  assert.equal(res.body.code, code);
-  assert.equal(typeof res.body.message, 'string');
-  assert.ok(res.body.message.length > 0);
-  for (const key of Object.keys(res.body)) assert.ok(['error', 'message', 'code', 'details'].includes(key), `unexpected key ${key}`);
-  assert.ok(!/\bat .+:\d+:\d+/.test(res.text), 'no stack trace');
-}
-
 /** A validation error whose details name `field`. */
 function assertValidation(res: HttpResult, field: string) {
   assertError(res, 400, 'VALIDATION_ERROR');

@@ -11,9 +11,7 @@ import { type IncomingHttpHeaders, request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import {
-  client, type HttpResult, runToExit, startProcess, startTestServer, tempDir, type TestServer, waitFor,
-} from '../helpers.ts';
+import { assertError, client, type HttpResult, runToExit, startProcess, startTestServer, tempDir, type TestServer, waitFor } from '../helpers.ts';
 
 const STACK = /\n\s+at |    at |\.ts:\d+:\d+/;
 /** Every response any test saw; the last test checks none leaked a stack trace. */
@@ -26,14 +24,6 @@ function record<T extends { text: string }>(what: string, res: T): T {
 
 function assertNoStack(res: { text: string }) {
   assert.ok(!STACK.test(res.text), `no stack trace in: ${res.text.slice(0, 500)}`);
-}
-
-function assertError(res: { status: number; text: string; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, res.text.slice(0, 500));
-  assert.equal(res.body?.error, true, res.text.slice(0, 500));
-  assert.equal(res.body.code, code, res.text.slice(0, 500));
-  assert.equal(typeof res.body.message, 'string');
-  assertNoStack(res);
 }
 
 /** All string values found under a `field` key, or as a `details.field(s)` string, anywhere in `details`. */

@@ -5,31 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { hostname, platform } from 'node:os';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import { client, EventLog, sleep, startTestServer, type TestServer } from '../helpers.ts';
+import { before, beforeEach, describe, it } from 'node:test';
+import { type Api, assertError, client, EventLog, sleep, type TestServer, useApiServer } from '../helpers.ts';
 
 const ENDED = ['completed', 'failed', 'stopped'];
 const ACTIVE = ['spawning', 'running', 'needs_input'];
 
 describe('§1/§2 sessions', () => {
   let server: TestServer;
-  let api: ReturnType<typeof client>;
+  let api: Api;
   let events: EventLog;
   let project: any;
   let otherProject: any;
-
-  before(async () => {
-    server = await startTestServer();
-    api = client(server.url);
-    project = (await api.post('/api/projects', { name: 'app' })).body;
-    otherProject = (await api.post('/api/projects', { name: 'other' })).body;
-    events = await EventLog.connect(server.url);
-  });
+  useApiServer(['app', 'other'], (f) => ({ server, api, events, projects: [project, otherProject] } = f));
   beforeEach(() => events.clear());
-  after(async () => {
-    events.close();
-    await server.cleanup();
-  });
 
   const newTask = async (projectId = project.id, title = 'a task') =>
     (await api.post('/api/tasks', { projectId, title })).body;
@@ -42,13 +31,6 @@ describe('§1/§2 sessions', () => {
   const getTask = async (id: string) => (await api.get(`/api/tasks/${id}`)).body;
   /** Lets the clock move so that a new timestamp is strictly later (not a timing assertion). */
   const tick = () => sleep(3);
-  const assertError = (res: { status: number; body: any }, status: number, code: string) => {
-    assert.equal(res.status, status, JSON.stringify(res.body));
-    assert.equal(res.body?.error, true);
-    assert.equal(res.body.code, code);
-    assert.equal(typeof res.body.message, 'string');
-  };
-
   describe('POST /api/sessions', () => {
     it('creates a session with every default', async () => {
       const before = Date.now();

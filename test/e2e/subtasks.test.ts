@@ -3,35 +3,17 @@
  * completed/completedAt, SUBTASK_NOT_FOUND, events each followed by task:updated.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { client, EventLog, type HttpResult, sleep, startTestServer, type TestServer } from '../helpers.ts';
+import { describe, it } from 'node:test';
+import { type Api, assertError, EventLog, type HttpResult, sleep, type TestServer, useApiServer } from '../helpers.ts';
 
 const SUBTASK_KEYS = ['completed', 'completedAt', 'createdAt', 'description', 'id', 'order', 'taskId', 'title', 'updatedAt'];
 
-function assertError(res: HttpResult, status: number, code: string) {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.body?.error, true, res.text);
-  assert.equal(res.body.code, code, res.text);
-  assert.equal(typeof res.body.message, 'string');
-  for (const key of Object.keys(res.body)) assert.ok(['error', 'message', 'code', 'details'].includes(key), `unexpected key ${key}`);
-}
-
 describe('§2 subtasks', () => {
   let server: TestServer;
-  let api: ReturnType<typeof client>;
+  let api: Api;
   let events: EventLog;
   let project: any;
-
-  before(async () => {
-    server = await startTestServer();
-    api = client(server.url);
-    events = await EventLog.connect(server.url);
-    project = (await api.post('/api/projects', { name: 'subtasks' })).body;
-  });
-  after(async () => {
-    events.close();
-    await server.cleanup();
-  });
+  useApiServer(['subtasks'], (f) => ({ server, api, events, projects: [project] } = f));
 
   const newTask = async () => (await api.post('/api/tasks', { projectId: project.id, title: 'parent' })).body;
   const getTask = async (id: string) => (await api.get(`/api/tasks/${id}`)).body;

@@ -6,21 +6,13 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { client, EventLog, type HttpResult, sleep, startTestServer, type TestServer } from '../helpers.ts';
+import { before, describe, it } from 'node:test';
+import { type Api, assertError, EventLog, type HttpResult, sleep, type TestServer, useApiServer } from '../helpers.ts';
 
 const TASK_KEYS = [
   'agentIds', 'completedAt', 'createdAt', 'dependencies', 'description', 'id', 'initialPrompt', 'parentId', 'priority',
   'projectId', 'sessionIds', 'skillIds', 'startedAt', 'status', 'subtasks', 'timeline', 'title', 'updatedAt', 'version',
 ];
-
-function assertError(res: HttpResult, status: number, code: string) {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.body?.error, true, res.text);
-  assert.equal(res.body.code, code, res.text);
-  assert.equal(typeof res.body.message, 'string');
-  for (const key of Object.keys(res.body)) assert.ok(['error', 'message', 'code', 'details'].includes(key), `unexpected key ${key}`);
-}
 
 async function eventTypes(log: EventLog) {
   await new Promise((r) => setImmediate(r));
@@ -29,22 +21,11 @@ async function eventTypes(log: EventLog) {
 
 describe('§2 tasks', () => {
   let server: TestServer;
-  let api: ReturnType<typeof client>;
+  let api: Api;
   let events: EventLog;
   let project: any;
   let otherProject: any;
-
-  before(async () => {
-    server = await startTestServer();
-    api = client(server.url);
-    events = await EventLog.connect(server.url);
-    project = (await api.post('/api/projects', { name: 'tasks' })).body;
-    otherProject = (await api.post('/api/projects', { name: 'other' })).body;
-  });
-  after(async () => {
-    events.close();
-    await server.cleanup();
-  });
+  useApiServer(['tasks', 'other'], (f) => ({ server, api, events, projects: [project, otherProject] } = f));
 
   const createTask = async (body: object = {}) => {
     const res = await api.post('/api/tasks', { projectId: project.id, title: 'a task', ...body });
