@@ -87,8 +87,15 @@ export interface Session {
   version: number;
 }
 
-export type EntityKind = 'project' | 'task' | 'session';
-export type Entity = Project | Task | Session;
+/** Every stored entity kind and its shape; a new kind starts here. */
+export interface EntityKinds {
+  project: Project;
+  task: Task;
+  session: Session;
+}
+export type EntityKind = keyof EntityKinds;
+export type EntityOf<K extends EntityKind> = EntityKinds[K];
+export type Entity = EntityKinds[EntityKind];
 
 /** A change the store made, in the order it made it; the hub numbers and broadcasts these. */
 export interface StoreEvent {

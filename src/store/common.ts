@@ -19,6 +19,7 @@ export function checkVersion(current: { version: number }, ifMatch: string | und
 export function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) return false;
   return JSON.stringify(a) === JSON.stringify(b);
 }
 

@@ -17,36 +17,40 @@ export function requireLinkable(store: Store, projectId: string, taskId: string)
   return task;
 }
 
-/** The task side of a link: the id added and a `session_started` event. Emits nothing. */
-export function attachToTask(store: Store, task: Task, sessionId: string, now: number): Task {
-  const next: Task = {
-    ...task,
-    sessionIds: [...task.sessionIds, sessionId],
-    timeline: [...task.timeline, timelineEvent({ type: 'session_started', sessionId, message: `Session ${sessionId} started` }, now)],
-    updatedAt: now,
-    version: task.version + 1,
+type LinkChange = 'added' | 'removed';
+
+function taskSide(task: Task, change: LinkChange, sessionId: string, now: number): Partial<Task> {
+  const has = task.sessionIds.includes(sessionId);
+  if (has === (change === 'added')) return {};
+  const verb = change === 'added' ? 'started' : 'ended';
+  return {
+    sessionIds: has ? task.sessionIds.filter((id) => id !== sessionId) : [...task.sessionIds, sessionId],
+    timeline: [...task.timeline, timelineEvent({ type: `session_${verb}`, sessionId, message: `Session ${sessionId} ${verb}` }, now)],
   };
-  store.putTask(next);
-  return next;
 }
 
-/** The task side of an unlink: the id removed and a `session_ended` event. Emits nothing. */
-export function detachFromTask(store: Store, task: Task, sessionId: string, now: number): Task {
-  const next: Task = {
-    ...task,
-    sessionIds: task.sessionIds.filter((id) => id !== sessionId),
-    timeline: [...task.timeline, timelineEvent({ type: 'session_ended', sessionId, message: `Session ${sessionId} ended` }, now)],
-    updatedAt: now,
-    version: task.version + 1,
-  };
-  store.putTask(next);
-  return next;
+function sessionSide(session: Session, change: LinkChange, taskId: string): Partial<Session> {
+  const has = session.taskIds.includes(taskId);
+  if (has === (change === 'added')) return {};
+  return { taskIds: has ? session.taskIds.filter((id) => id !== taskId) : [...session.taskIds, taskId] };
 }
 
-function putSessionTaskIds(store: Store, session: Session, taskIds: string[], now: number): Session {
-  const next: Session = { ...session, taskIds, lastActivity: now, version: session.version + 1 };
-  store.putSession(next);
-  return next;
+/**
+ * The one place a link changes: the sides given are saved (a side left out is
+ * being created or deleted by the caller), then the events in SPEC order:
+ * `session:task_*`, `task:session_*`, then `*:updated` for each side that changed.
+ */
+export function changeLink(
+  store: Store, change: LinkChange, sides: { sessionId: string; taskId: string; session?: Session; task?: Task }, now = Date.now(),
+) {
+  const { sessionId, taskId, session, task } = sides;
+  const nextTask = task && store.save('task', task, taskSide(task, change, sessionId, now), now);
+  const nextSession = session && store.save('session', session, sessionSide(session, change, taskId), now);
+  store.emit(`session:task_${change}`, { sessionId, taskId });
+  store.emit(`task:session_${change}`, { taskId, sessionId });
+  if (nextTask !== task) store.emit('task:updated', nextTask);
+  if (nextSession !== session) store.emit('session:updated', nextSession);
+  return nextSession;
 }
 
 /** Link a pair; linking twice changes nothing and emits nothing. */
@@ -55,16 +59,7 @@ export function link(store: Store, sessionId: string, taskId: string): Session {
   if (!session) throw sessionNotFound(sessionId);
   const task = requireLinkable(store, session.projectId, taskId);
   if (session.taskIds.includes(taskId) && task.sessionIds.includes(sessionId)) return session;
-  const now = Date.now();
-  const nextTask = task.sessionIds.includes(sessionId) ? task : attachToTask(store, task, sessionId, now);
-  const nextSession = session.taskIds.includes(taskId)
-    ? session
-    : putSessionTaskIds(store, session, [...session.taskIds, taskId], now);
-  store.emit('session:task_added', { sessionId, taskId });
-  store.emit('task:session_added', { taskId, sessionId });
-  if (nextTask !== task) store.emit('task:updated', nextTask);
-  if (nextSession !== session) store.emit('session:updated', nextSession);
-  return nextSession;
+  return changeLink(store, 'added', { sessionId, taskId, session, task })!;
 }
 
 /** Unlink a pair; unlinking a pair that is not linked changes nothing. */
@@ -74,16 +69,7 @@ export function unlink(store: Store, sessionId: string, taskId: string): Session
   const task = store.tasks.get(taskId);
   if (!task) throw taskNotFound(taskId);
   if (!session.taskIds.includes(taskId) && !task.sessionIds.includes(sessionId)) return session;
-  const now = Date.now();
-  const nextTask = task.sessionIds.includes(sessionId) ? detachFromTask(store, task, sessionId, now) : task;
-  const nextSession = session.taskIds.includes(taskId)
-    ? putSessionTaskIds(store, session, session.taskIds.filter((id) => id !== taskId), now)
-    : session;
-  store.emit('session:task_removed', { sessionId, taskId });
-  store.emit('task:session_removed', { taskId, sessionId });
-  if (nextTask !== task) store.emit('task:updated', nextTask);
-  if (nextSession !== session) store.emit('session:updated', nextSession);
-  return nextSession;
+  return changeLink(store, 'removed', { sessionId, taskId, session, task })!;
 }
 
 /** Bring a session's links to exactly `wanted`, one link or unlink at a time. */

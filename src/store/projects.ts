@@ -1,7 +1,7 @@
 import { ApiError, projectNotFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Project } from '../types.ts';
-import { changedFields, checkVersion } from './common.ts';
+import { checkVersion } from './common.ts';
 import type { Store } from './store.ts';
 
 export interface ProjectInput {
@@ -29,20 +29,13 @@ export function createProject(store: Store, input: ProjectInput): Project {
     updatedAt: now,
     version: 1,
   };
-  store.putProject(project);
-  store.emit('project:created', project);
-  return project;
+  return store.create('project', project);
 }
 
 export function updateProject(store: Store, id: string, patch: ProjectPatch, ifMatch?: string): Project {
   const current = getProject(store, id);
   checkVersion(current, ifMatch);
-  const changes = changedFields(current, patch);
-  if (Object.keys(changes).length === 0) return current;
-  const next: Project = { ...current, ...changes, updatedAt: Date.now(), version: current.version + 1 };
-  store.putProject(next);
-  store.emit('project:updated', next);
-  return next;
+  return store.update('project', current, patch);
 }
 
 export function deleteProject(store: Store, id: string, ifMatch?: string) {
@@ -54,6 +47,5 @@ export function deleteProject(store: Store, id: string, ifMatch?: string) {
     throw new ApiError(400, 'PROJECT_HAS_DEPENDENCIES',
       `Project ${id} still has ${tasks} task(s) and ${sessions} session(s)`, { tasks, sessions });
   }
-  store.removeProject(id);
-  store.emit('project:deleted', { id });
+  store.remove('project', id);
 }

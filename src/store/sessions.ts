@@ -3,7 +3,7 @@ import { projectNotFound, sessionNotFound, validationError } from '../errors.ts'
 import { newId } from '../ids.ts';
 import { ENDED_SESSION_STATUSES, type Session, type SessionEvent, type SessionStatus } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
-import { attachToTask, detachFromTask, requireLinkable, setSessionTasks } from './links.ts';
+import { changeLink, requireLinkable, setSessionTasks } from './links.ts';
 import type { Store } from './store.ts';
 
 export interface SessionInput {
@@ -93,14 +93,8 @@ export function createSession(store: Store, input: SessionInput): Session {
     platform: HOST.platform,
     version: 1,
   };
-  store.putSession(session);
-  store.emit('session:created', session);
-  for (const task of tasks) {
-    const next = attachToTask(store, task, id, now);
-    store.emit('session:task_added', { sessionId: id, taskId: task.id });
-    store.emit('task:session_added', { taskId: task.id, sessionId: id });
-    store.emit('task:updated', next);
-  }
+  store.create('session', session);
+  for (const task of tasks) changeLink(store, 'added', { sessionId: id, taskId: task.id, task }, now);
   return session;
 }
 
@@ -114,14 +108,10 @@ export function updateSession(store: Store, id: string, patch: SessionPatch, ifM
     const merged = mergeMetadata(current.metadata, metadata);
     if (JSON.stringify(merged) !== JSON.stringify(current.metadata)) changes.metadata = merged;
   }
-  if (Object.keys(changes).length > 0 || events?.length) {
-    const now = Date.now();
-    const next: Session = { ...current, ...changes, lastActivity: now, version: current.version + 1 };
-    if (changes.status) next.completedAt = isEnded(changes.status) ? now : null;
-    if (events?.length) next.events = [...current.events, ...events.map((e) => sessionEvent(e, now))];
-    store.putSession(next);
-    store.emit('session:updated', next);
-  }
+  const now = Date.now();
+  if (changes.status) changes.completedAt = isEnded(changes.status) ? now : null;
+  if (events?.length) changes.events = [...current.events, ...events.map((e) => sessionEvent(e, now))];
+  store.update('session', current, changes, now);
   if (taskIds) setSessionTasks(store, id, uniq(taskIds));
   return store.sessions.get(id)!;
 }
@@ -135,24 +125,10 @@ export function addSessionTimeline(store: Store, id: string, input: TimelineInpu
   const session = getSession(store, id);
   const task = input.taskId !== undefined ? requireLinkable(store, session.projectId, input.taskId) : undefined;
   const now = Date.now();
-  const next: Session = {
-    ...session,
+  const next = store.update('session', session, {
     timeline: [...session.timeline, timelineEvent({ ...input, sessionId: undefined }, now)],
-    lastActivity: now,
-    version: session.version + 1,
-  };
-  store.putSession(next);
-  store.emit('session:updated', next);
-  if (task) {
-    const nextTask = {
-      ...task,
-      timeline: [...task.timeline, timelineEvent({ ...input, sessionId: id }, now)],
-      updatedAt: now,
-      version: task.version + 1,
-    };
-    store.putTask(nextTask);
-    store.emit('task:updated', nextTask);
-  }
+  }, now);
+  if (task) store.update('task', task, { timeline: [...task.timeline, timelineEvent({ ...input, sessionId: id }, now)] }, now);
   return next;
 }
 
@@ -162,14 +138,9 @@ export function deleteSession(store: Store, id: string, ifMatch?: string) {
   const now = Date.now();
   for (const taskId of session.taskIds) {
     const task = store.tasks.get(taskId);
-    if (!task) continue;
-    const next = detachFromTask(store, task, id, now);
-    store.emit('session:task_removed', { sessionId: id, taskId });
-    store.emit('task:session_removed', { taskId, sessionId: id });
-    store.emit('task:updated', next);
+    if (task) changeLink(store, 'removed', { sessionId: id, taskId, task }, now);
   }
-  store.removeSession(id);
-  store.emit('session:deleted', { id });
+  store.remove('session', id);
 }
 
 function candidates(store: Store, filter: SessionFilter): Iterable<string> {

@@ -1,4 +1,5 @@
-import type { Entity, EntityKind, Project, Session, StoreEvent, Task } from '../types.ts';
+import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task } from '../types.ts';
+import { changedFields } from './common.ts';
 
 /** What persistence hears: an entity was written (`entity`) or removed (`entity` null). */
 export interface EntityChange {
@@ -39,12 +40,15 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V) {
   if (set.size === 0) index.delete(key);
 }
 
+/** The field each kind stamps with the time of its last change. */
+const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastActivity' } as const satisfies Record<EntityKind, string>;
+
 /**
  * The one source of truth: Maps of immutable entity objects plus the indexes the
  * list filters need. A change replaces the object, so caches keyed by object
- * identity (`toJson`) never go stale. Mutations live in the per-resource modules;
- * they call `put*`/`remove*` and `emit` here, synchronously, so a request's
- * events are broadcast before its response is written.
+ * identity (`toJson`) never go stale. Every change goes through `create`,
+ * `update`/`save` and `remove` here, synchronously, so a request's events are
+ * broadcast before its response is written.
  */
 export class Store {
   readonly projects = new Map<string, Project>();
@@ -84,22 +88,68 @@ export class Store {
     for (const fn of this.eventListeners) fn(event);
   }
 
+  /** Stores a new entity (version 1, set by the caller) and emits `<kind>:created`. */
+  create<K extends EntityKind>(kind: K, entity: EntityOf<K>): EntityOf<K> {
+    this.put(kind, entity);
+    this.emit(`${kind}:created`, entity);
+    return entity;
+  }
+
+  /**
+   * The one write path for an existing entity. Only the fields of `changes` that
+   * differ from `current` count (SPEC §3: a no-op changes nothing, not even the
+   * version). Otherwise the version goes up by one, the touched time is `now`, and
+   * the entity is stored and marked for writing. Emits nothing: `update` does.
+   */
+  save<K extends EntityKind>(kind: K, current: EntityOf<K>, changes: Partial<EntityOf<K>>, now = Date.now()): EntityOf<K> {
+    const changed = changedFields(current, changes);
+    if (Object.keys(changed).length === 0) return current;
+    const next = { ...current, ...changed, [TOUCHED_FIELD[kind]]: now, version: current.version + 1 };
+    this.put(kind, next);
+    return next;
+  }
+
+  /** `save`, then, if anything changed, the `before` events and `<kind>:updated`. */
+  update<K extends EntityKind>(
+    kind: K, current: EntityOf<K>, changes: Partial<EntityOf<K>>, now = Date.now(), before: StoreEvent[] = [],
+  ): EntityOf<K> {
+    const next = this.save(kind, current, changes, now);
+    if (next === current) return current;
+    for (const event of before) this.emit(event.type, event.data);
+    this.emit(`${kind}:updated`, next);
+    return next;
+  }
+
+  /** Removes an entity and emits `<kind>:deleted`. */
+  remove(kind: EntityKind, id: string) {
+    if (kind === 'project') this.removeProject(id);
+    else if (kind === 'task') this.removeTask(id);
+    else this.removeSession(id);
+    this.emit(`${kind}:deleted`, { id });
+  }
+
+  private put<K extends EntityKind>(kind: K, entity: EntityOf<K>) {
+    if (kind === 'project') this.putProject(entity as Project);
+    else if (kind === 'task') this.putTask(entity as Task);
+    else this.putSession(entity as Session);
+  }
+
   private changed(change: EntityChange) {
     this.generation++;
     for (const fn of this.changeListeners) fn(change);
   }
 
-  putProject(project: Project) {
+  private putProject(project: Project) {
     this.projects.set(project.id, project);
     this.changed({ kind: 'project', id: project.id, entity: project });
   }
 
-  removeProject(id: string) {
+  private removeProject(id: string) {
     this.projects.delete(id);
     this.changed({ kind: 'project', id, entity: null });
   }
 
-  putTask(task: Task) {
+  private putTask(task: Task) {
     const old = this.tasks.get(task.id);
     if (old && old.parentId !== task.parentId) {
       if (old.parentId) removeFrom(this.tasksByParent, old.parentId, task.id);
@@ -110,7 +160,7 @@ export class Store {
     this.changed({ kind: 'task', id: task.id, projectId: task.projectId, entity: task });
   }
 
-  removeTask(id: string) {
+  private removeTask(id: string) {
     const task = this.tasks.get(id);
     if (!task) return;
     this.tasks.delete(id);
@@ -119,13 +169,13 @@ export class Store {
     this.changed({ kind: 'task', id, projectId: task.projectId, entity: null });
   }
 
-  putSession(session: Session) {
+  private putSession(session: Session) {
     if (!this.sessions.has(session.id)) addTo(this.sessionsByProject, session.projectId, session.id);
     this.sessions.set(session.id, session);
     this.changed({ kind: 'session', id: session.id, entity: session });
   }
 
-  removeSession(id: string) {
+  private removeSession(id: string) {
     const session = this.sessions.get(id);
     if (!session) return;
     this.sessions.delete(id);

@@ -1,6 +1,6 @@
 import { subtaskNotFound } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { Subtask, Task } from '../types.ts';
+import type { StoreEvent, Subtask, Task } from '../types.ts';
 import { changedFields, checkVersion } from './common.ts';
 import type { Store } from './store.ts';
 import { getTask } from './tasks.ts';
@@ -30,10 +30,9 @@ function findSubtask(task: Task, subtaskId: string): Subtask {
   return subtask;
 }
 
-function putSubtasks(store: Store, task: Task, subtasks: Subtask[], now: number): Task {
-  const next: Task = { ...task, subtasks, updatedAt: now, version: task.version + 1 };
-  store.putTask(next);
-  return next;
+/** Saves the task's new subtask list; `event` comes just before `task:updated`. */
+function putSubtasks(store: Store, task: Task, subtasks: Subtask[], event: StoreEvent, now = Date.now()) {
+  store.update('task', task, { subtasks }, now, [event]);
 }
 
 export function createSubtask(store: Store, taskId: string, input: SubtaskInput, ifMatch?: string): Subtask {
@@ -52,9 +51,7 @@ export function createSubtask(store: Store, taskId: string, input: SubtaskInput,
     updatedAt: now,
     completedAt: null,
   };
-  const next = putSubtasks(store, task, [...task.subtasks, subtask], now);
-  store.emit('subtask:created', { taskId, subtask });
-  store.emit('task:updated', next);
+  putSubtasks(store, task, [...task.subtasks, subtask], { type: 'subtask:created', data: { taskId, subtask } }, now);
   return subtask;
 }
 
@@ -67,9 +64,8 @@ export function updateSubtask(store: Store, taskId: string, subtaskId: string, p
   const now = Date.now();
   const subtask: Subtask = { ...current, ...changes, updatedAt: now };
   if (changes.completed !== undefined) subtask.completedAt = changes.completed ? now : null;
-  const next = putSubtasks(store, task, task.subtasks.map((s) => (s.id === subtaskId ? subtask : s)), now);
-  store.emit('subtask:updated', { taskId, subtask });
-  store.emit('task:updated', next);
+  const subtasks = task.subtasks.map((s) => (s.id === subtaskId ? subtask : s));
+  putSubtasks(store, task, subtasks, { type: 'subtask:updated', data: { taskId, subtask } }, now);
   return subtask;
 }
 
@@ -77,7 +73,5 @@ export function deleteSubtask(store: Store, taskId: string, subtaskId: string, i
   const task = getTask(store, taskId);
   checkVersion(task, ifMatch);
   findSubtask(task, subtaskId);
-  const next = putSubtasks(store, task, task.subtasks.filter((s) => s.id !== subtaskId), Date.now());
-  store.emit('subtask:deleted', { taskId, subtaskId });
-  store.emit('task:updated', next);
+  putSubtasks(store, task, task.subtasks.filter((s) => s.id !== subtaskId), { type: 'subtask:deleted', data: { taskId, subtaskId } });
 }

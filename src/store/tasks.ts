@@ -2,7 +2,7 @@ import { projectNotFound, sessionNotFound, taskNotFound, validationError } from 
 import { newId } from '../ids.ts';
 import type { Priority, Task, TaskStatus } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
-import { checkTaskSessions, detachFromTask, setTaskSessions } from './links.ts';
+import { changeLink, checkTaskSessions, setTaskSessions } from './links.ts';
 import type { Store } from './store.ts';
 
 export interface TaskInput {
@@ -110,9 +110,7 @@ export function createTask(store: Store, input: TaskInput): Task {
     completedAt: status === 'completed' ? now : null,
     version: 1,
   };
-  store.putTask(task);
-  store.emit('task:created', task);
-  return task;
+  return store.create('task', task);
 }
 
 export function updateTask(store: Store, id: string, patch: TaskPatch, ifMatch?: string): Task {
@@ -120,22 +118,18 @@ export function updateTask(store: Store, id: string, patch: TaskPatch, ifMatch?:
   checkVersion(current, ifMatch);
   const { sessionIds, timeline, ...fields } = patch;
   if (fields.dependencies) fields.dependencies = uniq(fields.dependencies);
-  const changes = changedFields(current, fields);
+  const changes: Partial<Task> = changedFields(current, fields);
   if (changes.parentId) checkParent(store, current.projectId, changes.parentId, id);
   if (changes.dependencies) checkDependencies(store, current.projectId, changes.dependencies, id);
   if (sessionIds) checkTaskSessions(store, current, sessionIds);
   if (timeline) checkTimelineRefs(store, timeline);
 
-  if (Object.keys(changes).length > 0 || timeline?.length) {
-    const now = Date.now();
-    let next: Task = { ...current, ...changes, updatedAt: now, version: current.version + 1 };
-    if (changes.status) next = { ...next, ...statusEffects(current, changes.status, now) };
-    if (timeline?.length) {
-      next.timeline = [...next.timeline, ...timeline.map((e) => timelineEvent({ ...e, taskId: e.taskId ?? id }, now))];
-    }
-    store.putTask(next);
-    store.emit('task:updated', next);
+  const now = Date.now();
+  if (changes.status) Object.assign(changes, statusEffects(current, changes.status, now));
+  if (timeline?.length) {
+    changes.timeline = [...changes.timeline ?? current.timeline, ...timeline.map((e) => timelineEvent({ ...e, taskId: e.taskId ?? id }, now))];
   }
+  store.update('task', current, changes, now);
   if (sessionIds) setTaskSessions(store, id, uniq(sessionIds));
   return store.tasks.get(id)!;
 }
@@ -150,28 +144,16 @@ export function deleteTask(store: Store, id: string, ifMatch?: string) {
   const now = Date.now();
   for (const sessionId of task.sessionIds) {
     const session = store.sessions.get(sessionId);
-    if (!session) continue;
-    const next = { ...session, taskIds: session.taskIds.filter((t) => t !== id), lastActivity: now, version: session.version + 1 };
-    store.putSession(next);
-    store.emit('session:task_removed', { sessionId, taskId: id });
-    store.emit('task:session_removed', { taskId: id, sessionId });
-    store.emit('session:updated', next);
+    if (session) changeLink(store, 'removed', { sessionId, taskId: id, session }, now);
   }
   for (const childId of [...(store.tasksByParent.get(id) ?? [])]) {
-    const child = store.tasks.get(childId)!;
-    const next = { ...child, parentId: null, updatedAt: now, version: child.version + 1 };
-    store.putTask(next);
-    store.emit('task:updated', next);
+    store.update('task', store.tasks.get(childId)!, { parentId: null }, now);
   }
   for (const otherId of store.tasksByProject.get(task.projectId) ?? []) {
     const other = store.tasks.get(otherId)!;
-    if (!other.dependencies.includes(id)) continue;
-    const next = { ...other, dependencies: other.dependencies.filter((d) => d !== id), updatedAt: now, version: other.version + 1 };
-    store.putTask(next);
-    store.emit('task:updated', next);
+    if (other.dependencies.includes(id)) store.update('task', other, { dependencies: other.dependencies.filter((d) => d !== id) }, now);
   }
-  store.removeTask(id);
-  store.emit('task:deleted', { id });
+  store.remove('task', id);
 }
 
 /** The smallest index that covers the filter, then the remaining conditions. */
