@@ -1,3 +1,8 @@
+import type * as v from 'valibot';
+import type {
+  ProjectFile, SessionEventFile, SessionFile, SubtaskFile, TaskFile, TimelineEventFile,
+} from './persistence/schemas.ts';
+
 export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'blocked', 'cancelled'] as const;
 export const PRIORITIES = ['low', 'medium', 'high'] as const;
 export const SESSION_STATUSES = ['spawning', 'running', 'needs_input', 'completed', 'failed', 'stopped'] as const;
@@ -8,84 +13,17 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type Priority = (typeof PRIORITIES)[number];
 export type SessionStatus = (typeof SESSION_STATUSES)[number];
 
-export interface TimelineEvent {
-  id: string;
-  type: string;
-  timestamp: number;
-  message?: string;
-  sessionId?: string;
-  taskId?: string;
-}
-
-export interface Subtask {
-  id: string;
-  taskId: string;
-  title: string;
-  description: string;
-  completed: boolean;
-  order: number;
-  createdAt: number;
-  updatedAt: number;
-  completedAt: number | null;
-}
-
-export interface Project {
-  id: string;
-  name: string;
-  workingDir: string;
-  description: string;
-  createdAt: number;
-  updatedAt: number;
-  version: number;
-}
-
-export interface Task {
-  id: string;
-  projectId: string;
-  parentId: string | null;
-  title: string;
-  description: string;
-  initialPrompt: string;
-  status: TaskStatus;
-  priority: Priority;
-  sessionIds: string[];
-  skillIds: string[];
-  agentIds: string[];
-  dependencies: string[];
-  subtasks: Subtask[];
-  timeline: TimelineEvent[];
-  createdAt: number;
-  updatedAt: number;
-  startedAt: number | null;
-  completedAt: number | null;
-  version: number;
-}
-
-export interface SessionEvent {
-  id: string;
-  timestamp: number;
-  type: string;
-  data?: unknown;
-}
-
-export interface Session {
-  id: string;
-  projectId: string;
-  taskIds: string[];
-  name: string;
-  agentId: string | null;
-  status: SessionStatus;
-  env: Record<string, string>;
-  events: SessionEvent[];
-  timeline: TimelineEvent[];
-  metadata: Record<string, unknown>;
-  startedAt: number;
-  lastActivity: number;
-  completedAt: number | null;
-  hostname: string;
-  platform: string;
-  version: number;
-}
+/*
+ * The shapes of stored entities are the valibot file schemas in
+ * `persistence/schemas.ts`: a field is added there, and the compiler then points
+ * at every place that builds one (creation defaults, the quick load check).
+ */
+export type TimelineEvent = v.InferOutput<typeof TimelineEventFile>;
+export type Subtask = v.InferOutput<typeof SubtaskFile>;
+export type SessionEvent = v.InferOutput<typeof SessionEventFile>;
+export type Project = v.InferOutput<typeof ProjectFile>;
+export type Task = v.InferOutput<typeof TaskFile>;
+export type Session = v.InferOutput<typeof SessionFile>;
 
 /** Every stored entity kind and its shape; a new kind starts here. */
 export interface EntityKinds {

@@ -3,9 +3,9 @@ import { basename, join } from 'node:path';
 import * as v from 'valibot';
 import type { Logger } from '../log.ts';
 import type { EntityChange } from '../store/store.ts';
-import type { EntityKind, Project, Session, Task } from '../types.ts';
+import type { Entity, EntityKind, Project, Session, Task } from '../types.ts';
 import { CORRUPT_FOLDER, FOLDERS, TMP_MARKER } from './paths.ts';
-import { isCurrentProject, isCurrentSession, isCurrentTask } from './fast-check.ts';
+import { isCurrentProject, isCurrentSession, isCurrentTask } from './quick-check.ts';
 import { ProjectFile, SessionFile, TaskFile } from './schemas.ts';
 import { readFiles } from './read-files.ts';
 
@@ -49,19 +49,20 @@ async function findFiles(dataDir: string, logger: Logger): Promise<FileRef[]> {
 }
 
 /** Why a file cannot be loaded, or its entity. */
-function parseEntity(ref: FileRef, text: string): { entity?: Project | Task | Session; problem?: string } {
+function parseEntity(ref: FileRef, text: string): { entity?: Entity; problem?: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
     return { problem: 'not valid JSON' };
   }
-  let entity: Project | Task | Session;
-  if (QUICK_CHECKS[ref.kind](raw)) entity = raw as Project | Task | Session;
+  let entity: Entity;
+  const isCurrent: (x: unknown) => x is Entity = QUICK_CHECKS[ref.kind];
+  if (isCurrent(raw)) entity = raw;
   else {
     const result = v.safeParse(SCHEMAS[ref.kind], raw);
     if (!result.success) return { problem: `not a valid ${ref.kind}: ${v.getDotPath(result.issues[0]) ?? ''} ${result.issues[0].message}` };
-    entity = result.output as Project | Task | Session;
+    entity = result.output;
   }
   if (`${entity.id}.json` !== basename(ref.path)) return { problem: `holds id ${entity.id}, not its file name` };
   if (ref.kind === 'task' && (entity as Task).projectId !== ref.projectId) return { problem: 'is in another project\'s folder' };

@@ -5,14 +5,15 @@ import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
 /**
  * What a file on disk must hold to be loaded. Fields added after a file was
  * written get their defaults, so older files keep loading; anything else
- * unexpected sends the file to `corrupt/`.
+ * unexpected sends the file to `corrupt/`. These schemas are also the source of
+ * the entity types in `types.ts`.
  */
 const id = v.pipe(v.string(), v.regex(ID_PATTERN));
 const time = v.number();
 const maybeTime = v.optional(v.nullable(v.number()), null);
 const ids = v.optional(v.array(v.string()), []);
 
-const timelineEvent = v.object({
+export const TimelineEventFile = v.object({
   id: v.string(),
   type: v.string(),
   timestamp: time,
@@ -21,7 +22,7 @@ const timelineEvent = v.object({
   taskId: v.optional(v.string()),
 });
 
-const subtask = v.object({
+export const SubtaskFile = v.object({
   id: v.string(),
   taskId: v.string(),
   title: v.string(),
@@ -32,6 +33,8 @@ const subtask = v.object({
   updatedAt: time,
   completedAt: maybeTime,
 });
+
+export const SessionEventFile = v.object({ id: v.string(), timestamp: time, type: v.string(), data: v.optional(v.unknown()) });
 
 export const ProjectFile = v.object({
   id,
@@ -56,8 +59,8 @@ export const TaskFile = v.object({
   skillIds: ids,
   agentIds: ids,
   dependencies: ids,
-  subtasks: v.optional(v.array(subtask), []),
-  timeline: v.optional(v.array(timelineEvent), []),
+  subtasks: v.optional(v.array(SubtaskFile), []),
+  timeline: v.optional(v.array(TimelineEventFile), []),
   createdAt: time,
   updatedAt: time,
   startedAt: maybeTime,
@@ -73,8 +76,8 @@ export const SessionFile = v.object({
   agentId: v.optional(v.nullable(v.string()), null),
   status: v.picklist(SESSION_STATUSES),
   env: v.optional(v.record(v.string(), v.string()), {}),
-  events: v.optional(v.array(v.object({ id: v.string(), timestamp: time, type: v.string(), data: v.optional(v.unknown()) })), []),
-  timeline: v.optional(v.array(timelineEvent), []),
+  events: v.optional(v.array(SessionEventFile), []),
+  timeline: v.optional(v.array(TimelineEventFile), []),
   metadata: v.optional(v.record(v.string(), v.unknown()), {}),
   startedAt: time,
   lastActivity: time,

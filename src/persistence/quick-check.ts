@@ -1,5 +1,8 @@
 import { ID_PATTERN } from '../ids.ts';
-import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
+import {
+  PRIORITIES, type Project, type Session, type SessionEvent, SESSION_STATUSES, type Subtask, type Task, TASK_STATUSES,
+  type TimelineEvent,
+} from '../types.ts';
 
 /**
  * A quick yes/no for entity files in exactly the current format, which is nearly
@@ -9,6 +12,9 @@ import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
  * why a file is corrupt; so this must never accept what those would refuse.
  */
 type Check = (x: unknown) => boolean;
+type Guard<T> = (x: unknown) => x is T;
+type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
+type OptionalKeys<T> = Exclude<keyof T, RequiredKeys<T>>;
 
 const str: Check = (x) => typeof x === 'string';
 const num: Check = (x) => typeof x === 'number';
@@ -24,43 +30,48 @@ const arrayOf = (check: Check): Check => (x) => Array.isArray(x) && x.every(chec
 const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const recordOf = (check: Check): Check => (x) => isPlainObject(x) && Object.values(x).every(check);
 
-/** Exactly these keys: every required one, optional ones allowed, nothing else. */
-function shape(required: Record<string, Check>, optional: Record<string, Check> = {}): Check {
+/**
+ * Exactly these keys: every required one, optional ones allowed, nothing else.
+ * The key lists are typed from `T`, so a field added to a schema fails to compile here until it has a check.
+ */
+function shape<T>(required: Record<RequiredKeys<T>, Check>, optional: Record<OptionalKeys<T>, Check>): Guard<T> {
+  const checks: Record<string, Check> = required;
+  const optionalChecks: Record<string, Check> = optional;
   const requiredCount = Object.keys(required).length;
-  return (x) => {
+  return (x): x is T => {
     if (!isPlainObject(x)) return false;
     let seen = 0;
     for (const key of Object.keys(x)) {
-      const check = Object.hasOwn(required, key) ? required[key] : Object.hasOwn(optional, key) ? optional[key] : undefined;
+      const check = Object.hasOwn(checks, key) ? checks[key] : Object.hasOwn(optionalChecks, key) ? optionalChecks[key] : undefined;
       if (!check || !check(x[key])) return false;
-      if (check === required[key]) seen++;
+      if (check === checks[key]) seen++;
     }
     return seen === requiredCount;
   };
 }
 
 const ids = arrayOf(str);
-const timelineEvent = shape({ id: str, type: str, timestamp: num }, { message: str, sessionId: str, taskId: str });
+const timelineEvent = shape<TimelineEvent>({ id: str, type: str, timestamp: num }, { message: str, sessionId: str, taskId: str });
 
-const subtask = shape({
+const subtask = shape<Subtask>({
   id: str, taskId: str, title: str, description: str, completed: bool, order: num,
   createdAt: num, updatedAt: num, completedAt: nullable(num),
-});
+}, {});
 
-export const isCurrentProject = shape({
+export const isCurrentProject = shape<Project>({
   id, name: str, workingDir: str, description: str, createdAt: num, updatedAt: num, version: num,
-});
+}, {});
 
-export const isCurrentTask = shape({
+export const isCurrentTask = shape<Task>({
   id, projectId: id, parentId: nullable(str), title: str, description: str, initialPrompt: str,
   status: oneOf(TASK_STATUSES), priority: oneOf(PRIORITIES), sessionIds: ids, skillIds: ids, agentIds: ids,
   dependencies: ids, subtasks: arrayOf(subtask), timeline: arrayOf(timelineEvent), createdAt: num, updatedAt: num,
   startedAt: nullable(num), completedAt: nullable(num), version: num,
-});
+}, {});
 
-export const isCurrentSession = shape({
+export const isCurrentSession = shape<Session>({
   id, projectId: id, taskIds: ids, name: str, agentId: nullable(str), status: oneOf(SESSION_STATUSES),
-  env: recordOf(str), events: arrayOf(shape({ id: str, timestamp: num, type: str }, { data: any })),
+  env: recordOf(str), events: arrayOf(shape<SessionEvent>({ id: str, timestamp: num, type: str }, { data: any })),
   timeline: arrayOf(timelineEvent), metadata: recordOf(any), startedAt: num, lastActivity: num,
   completedAt: nullable(num), hostname: str, platform: str, version: num,
-});
+}, {});
