@@ -11,7 +11,7 @@ const CreateProject = v.object({
 const UpdateProject = v.partial(CreateProject);
 
 export const projectRoutes = entityRoutes('/api/projects', {
-  list: ({ services }) => listReply([...services.store.projects.values()]),
+  list: ({ services }) => listReply([...services.store.all('project')]),
   create: (store, body) => createProject(store, parseBody(CreateProject, body)),
   get: getProject,
   update: (store, id, body, ifMatch) => updateProject(store, id, parseBody(UpdateProject, body), ifMatch),

@@ -9,7 +9,7 @@ import type { Store } from './store.ts';
  */
 
 export function requireLinkable(store: Store, projectId: string, taskId: string): Task {
-  const task = store.tasks.get(taskId);
+  const task = store.get('task', taskId);
   if (!task) throw taskNotFound(taskId);
   if (task.projectId !== projectId) {
     throw validationError(`Task ${taskId} belongs to another project`, { field: 'taskIds', id: taskId });
@@ -55,7 +55,7 @@ export function changeLink(
 
 /** Link a pair; linking twice changes nothing and emits nothing. */
 export function link(store: Store, sessionId: string, taskId: string): Session {
-  const session = store.sessions.get(sessionId);
+  const session = store.get('session', sessionId);
   if (!session) throw sessionNotFound(sessionId);
   const task = requireLinkable(store, session.projectId, taskId);
   if (session.taskIds.includes(taskId) && task.sessionIds.includes(sessionId)) return session;
@@ -64,9 +64,9 @@ export function link(store: Store, sessionId: string, taskId: string): Session {
 
 /** Unlink a pair; unlinking a pair that is not linked changes nothing. */
 export function unlink(store: Store, sessionId: string, taskId: string): Session {
-  const session = store.sessions.get(sessionId);
+  const session = store.get('session', sessionId);
   if (!session) throw sessionNotFound(sessionId);
-  const task = store.tasks.get(taskId);
+  const task = store.get('task', taskId);
   if (!task) throw taskNotFound(taskId);
   if (!session.taskIds.includes(taskId) && !task.sessionIds.includes(sessionId)) return session;
   return changeLink(store, 'removed', { sessionId, taskId, session, task })!;
@@ -74,7 +74,7 @@ export function unlink(store: Store, sessionId: string, taskId: string): Session
 
 /** Bring a session's links to exactly `wanted`, one link or unlink at a time. */
 export function setSessionTasks(store: Store, sessionId: string, wanted: string[]) {
-  const session = store.sessions.get(sessionId)!;
+  const session = store.get('session', sessionId)!;
   for (const taskId of wanted) requireLinkable(store, session.projectId, taskId);
   for (const taskId of session.taskIds) if (!wanted.includes(taskId)) unlink(store, sessionId, taskId);
   for (const taskId of wanted) link(store, sessionId, taskId);
@@ -83,7 +83,7 @@ export function setSessionTasks(store: Store, sessionId: string, wanted: string[
 /** Throws unless every session in `wanted` exists and shares the task's project. */
 export function checkTaskSessions(store: Store, task: Task, wanted: string[]) {
   for (const sessionId of wanted) {
-    const session = store.sessions.get(sessionId);
+    const session = store.get('session', sessionId);
     if (!session) throw sessionNotFound(sessionId);
     if (session.projectId !== task.projectId) {
       throw validationError(`Session ${sessionId} belongs to another project`, { field: 'sessionIds', id: sessionId });
@@ -93,7 +93,7 @@ export function checkTaskSessions(store: Store, task: Task, wanted: string[]) {
 
 /** Bring a task's links to exactly `wanted`, one link or unlink at a time. */
 export function setTaskSessions(store: Store, taskId: string, wanted: string[]) {
-  const task = store.tasks.get(taskId)!;
+  const task = store.get('task', taskId)!;
   checkTaskSessions(store, task, wanted);
   for (const sessionId of task.sessionIds) if (!wanted.includes(sessionId)) unlink(store, sessionId, taskId);
   for (const sessionId of wanted) link(store, sessionId, taskId);

@@ -13,7 +13,7 @@ export interface ProjectInput {
 export type ProjectPatch = Partial<ProjectInput>;
 
 export function getProject(store: Store, id: string): Project {
-  const project = store.projects.get(id);
+  const project = store.get('project', id);
   if (!project) throw projectNotFound(id);
   return project;
 }
@@ -41,8 +41,8 @@ export function updateProject(store: Store, id: string, patch: ProjectPatch, ifM
 export function deleteProject(store: Store, id: string, ifMatch?: string) {
   const current = getProject(store, id);
   checkVersion(current, ifMatch);
-  const tasks = store.tasksByProject.get(id)?.size ?? 0;
-  const sessions = store.sessionsByProject.get(id)?.size ?? 0;
+  const tasks = store.taskIdsOfProject(id).size;
+  const sessions = store.sessionIdsOfProject(id).size;
   if (tasks > 0 || sessions > 0) {
     throw new ApiError(400, 'PROJECT_HAS_DEPENDENCIES',
       `Project ${id} still has ${tasks} task(s) and ${sessions} session(s)`, { tasks, sessions });

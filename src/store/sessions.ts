@@ -45,7 +45,7 @@ const HOST = { hostname: hostname(), platform: platform() };
 export const isEnded = (status: string) => ENDED_SESSION_STATUSES.includes(status);
 
 export function getSession(store: Store, id: string): Session {
-  const session = store.sessions.get(id);
+  const session = store.get('session', id);
   if (!session) throw sessionNotFound(id);
   return session;
 }
@@ -66,8 +66,8 @@ function mergeMetadata(current: Record<string, unknown>, patch: Record<string, u
 }
 
 export function createSession(store: Store, input: SessionInput): Session {
-  if (!store.projects.has(input.projectId)) throw projectNotFound(input.projectId);
-  if (input.id !== undefined && store.sessions.has(input.id)) {
+  if (!store.has('project', input.projectId)) throw projectNotFound(input.projectId);
+  if (input.id !== undefined && store.has('session', input.id)) {
     throw validationError(`A session with id ${input.id} already exists`, { field: 'id' });
   }
   const taskIds = uniq(input.taskIds);
@@ -113,7 +113,7 @@ export function updateSession(store: Store, id: string, patch: SessionPatch, ifM
   if (events?.length) changes.events = [...current.events, ...events.map((e) => sessionEvent(e, now))];
   store.update('session', current, changes, now);
   if (taskIds) setSessionTasks(store, id, uniq(taskIds));
-  return store.sessions.get(id)!;
+  return store.get('session', id)!;
 }
 
 export function addSessionEvent(store: Store, id: string, input: SessionEventInput): Session {
@@ -137,23 +137,23 @@ export function deleteSession(store: Store, id: string, ifMatch?: string) {
   checkVersion(session, ifMatch);
   const now = Date.now();
   for (const taskId of session.taskIds) {
-    const task = store.tasks.get(taskId);
+    const task = store.get('task', taskId);
     if (task) changeLink(store, 'removed', { sessionId: id, taskId, task }, now);
   }
   store.remove('session', id);
 }
 
 function candidates(store: Store, filter: SessionFilter): Iterable<string> {
-  if (filter.taskId !== undefined) return store.tasks.get(filter.taskId)?.sessionIds ?? [];
-  if (filter.projectId !== undefined) return store.sessionsByProject.get(filter.projectId) ?? [];
-  return store.sessions.keys();
+  if (filter.taskId !== undefined) return store.get('task', filter.taskId)?.sessionIds ?? [];
+  if (filter.projectId !== undefined) return store.sessionIdsOfProject(filter.projectId);
+  return store.ids('session');
 }
 
 export function listSessions(store: Store, filter: SessionFilter): Session[] {
   const out: Session[] = [];
   const statuses = filter.status ? new Set(filter.status) : undefined;
   for (const id of candidates(store, filter)) {
-    const session = store.sessions.get(id);
+    const session = store.get('session', id);
     if (!session) continue;
     if (filter.projectId !== undefined && session.projectId !== filter.projectId) continue;
     if (statuses && !statuses.has(session.status)) continue;

@@ -15,6 +15,8 @@ type Listener<T> = (value: T) => void;
 /** Distinct list filters cached at once; past this the cache starts again. */
 const MAX_CACHED_LISTS = 64;
 
+const NONE: ReadonlySet<string> = new Set();
+
 const jsonCache = new WeakMap<object, string>();
 
 /** The serialised form of an entity, computed once per version (entities are never mutated). */
@@ -44,25 +46,52 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V) {
 const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastActivity' } as const satisfies Record<EntityKind, string>;
 
 /**
- * The one source of truth: Maps of immutable entity objects plus the indexes the
- * list filters need. A change replaces the object, so caches keyed by object
- * identity (`toJson`) never go stale. Every change goes through `create`,
- * `update`/`save` and `remove` here, synchronously, so a request's events are
- * broadcast before its response is written.
+ * The one source of truth: private Maps of immutable entity objects plus the
+ * indexes the list filters need; readers get entities and read-only id sets.
+ * A change replaces the object, so caches keyed by object identity (`toJson`)
+ * never go stale. Every change goes through `create`, `save`/`update` and
+ * `remove` here, synchronously, so a request's events are broadcast before its
+ * response is written. A new entity kind: its type in `EntityKinds`, a Map in
+ * `byKind`, its touched field in `TOUCHED_FIELD`, and its indexes in `reindex`.
  */
 export class Store {
-  readonly projects = new Map<string, Project>();
-  readonly tasks = new Map<string, Task>();
-  readonly sessions = new Map<string, Session>();
-  readonly tasksByProject = new Map<string, Set<string>>();
-  readonly tasksByParent = new Map<string, Set<string>>();
-  readonly sessionsByProject = new Map<string, Set<string>>();
-  /** Grows on every task or session change; list caches compare against it. */
-  generation = 0;
+  private readonly byKind: { [K in EntityKind]: Map<string, EntityOf<K>> } = {
+    project: new Map(), task: new Map(), session: new Map(),
+  };
+  private readonly tasksByProject = new Map<string, Set<string>>();
+  private readonly tasksByParent = new Map<string, Set<string>>();
+  private readonly sessionsByProject = new Map<string, Set<string>>();
+  /** Grows on every change; list caches compare against it. */
+  private generation = 0;
   private readonly lists = new Map<string, Buffer>();
   private listsGeneration = 0;
   private readonly eventListeners: Listener<StoreEvent>[] = [];
   private readonly changeListeners: Listener<EntityChange>[] = [];
+
+  get<K extends EntityKind>(kind: K, id: string): EntityOf<K> | undefined {
+    return this.byKind[kind].get(id);
+  }
+
+  has(kind: EntityKind, id: string): boolean {
+    return this.byKind[kind].has(id);
+  }
+
+  /** Every entity of a kind, oldest first. */
+  all<K extends EntityKind>(kind: K): IterableIterator<EntityOf<K>> {
+    return this.byKind[kind].values();
+  }
+
+  ids(kind: EntityKind): IterableIterator<string> {
+    return this.byKind[kind].keys();
+  }
+
+  count(kind: EntityKind): number {
+    return this.byKind[kind].size;
+  }
+
+  taskIdsOfProject(projectId: string): ReadonlySet<string> { return this.tasksByProject.get(projectId) ?? NONE; }
+  childIdsOf(taskId: string): ReadonlySet<string> { return this.tasksByParent.get(taskId) ?? NONE; }
+  sessionIdsOfProject(projectId: string): ReadonlySet<string> { return this.sessionsByProject.get(projectId) ?? NONE; }
 
   /** A serialised list, built once per store generation and filter. */
   cachedList(key: string, build: () => string): Buffer {
@@ -83,6 +112,7 @@ export class Store {
   onEvent(fn: Listener<StoreEvent>) { this.eventListeners.push(fn); }
   onChange(fn: Listener<EntityChange>) { this.changeListeners.push(fn); }
 
+  /** Broadcasts an event that changes no entity (spawn requests), or one a mutation here orders. */
   emit(type: string, data: unknown) {
     const event = { type, data };
     for (const fn of this.eventListeners) fn(event);
@@ -122,65 +152,44 @@ export class Store {
 
   /** Removes an entity and emits `<kind>:deleted`. */
   remove(kind: EntityKind, id: string) {
-    if (kind === 'project') this.removeProject(id);
-    else if (kind === 'task') this.removeTask(id);
-    else this.removeSession(id);
+    const map: Map<string, Entity> = this.byKind[kind];
+    const old = map.get(id);
+    if (!old) return;
+    map.delete(id);
+    this.reindex(kind, old, undefined);
+    this.changed(kind, old, null);
     this.emit(`${kind}:deleted`, { id });
   }
 
-  private put<K extends EntityKind>(kind: K, entity: EntityOf<K>) {
-    if (kind === 'project') this.putProject(entity as Project);
-    else if (kind === 'task') this.putTask(entity as Task);
-    else this.putSession(entity as Session);
+  private put(kind: EntityKind, entity: Entity) {
+    const map: Map<string, Entity> = this.byKind[kind];
+    const old = map.get(entity.id);
+    map.set(entity.id, entity);
+    this.reindex(kind, old, entity);
+    this.changed(kind, entity, entity);
   }
 
-  private changed(change: EntityChange) {
-    this.generation++;
-    for (const fn of this.changeListeners) fn(change);
-  }
-
-  private putProject(project: Project) {
-    this.projects.set(project.id, project);
-    this.changed({ kind: 'project', id: project.id, entity: project });
-  }
-
-  private removeProject(id: string) {
-    this.projects.delete(id);
-    this.changed({ kind: 'project', id, entity: null });
-  }
-
-  private putTask(task: Task) {
-    const old = this.tasks.get(task.id);
-    if (old && old.parentId !== task.parentId) {
-      if (old.parentId) removeFrom(this.tasksByParent, old.parentId, task.id);
+  /** Keeps the indexes in step with one entity going from `old` to `next` (either may be absent). */
+  private reindex(kind: EntityKind, old: Entity | undefined, next: Entity | undefined) {
+    if (kind === 'task') {
+      const [a, b] = [old as Task | undefined, next as Task | undefined];
+      if (!a && b) addTo(this.tasksByProject, b.projectId, b.id);
+      if (a && !b) removeFrom(this.tasksByProject, a.projectId, a.id);
+      if (a?.parentId !== b?.parentId) {
+        if (a?.parentId) removeFrom(this.tasksByParent, a.parentId, a.id);
+        if (b?.parentId) addTo(this.tasksByParent, b.parentId, b.id);
+      }
+    } else if (kind === 'session') {
+      const [a, b] = [old as Session | undefined, next as Session | undefined];
+      if (!a && b) addTo(this.sessionsByProject, b.projectId, b.id);
+      if (a && !b) removeFrom(this.sessionsByProject, a.projectId, a.id);
     }
-    if (task.parentId && old?.parentId !== task.parentId) addTo(this.tasksByParent, task.parentId, task.id);
-    if (!old) addTo(this.tasksByProject, task.projectId, task.id);
-    this.tasks.set(task.id, task);
-    this.changed({ kind: 'task', id: task.id, projectId: task.projectId, entity: task });
   }
 
-  private removeTask(id: string) {
-    const task = this.tasks.get(id);
-    if (!task) return;
-    this.tasks.delete(id);
-    removeFrom(this.tasksByProject, task.projectId, id);
-    if (task.parentId) removeFrom(this.tasksByParent, task.parentId, id);
-    this.changed({ kind: 'task', id, projectId: task.projectId, entity: null });
-  }
-
-  private putSession(session: Session) {
-    if (!this.sessions.has(session.id)) addTo(this.sessionsByProject, session.projectId, session.id);
-    this.sessions.set(session.id, session);
-    this.changed({ kind: 'session', id: session.id, entity: session });
-  }
-
-  private removeSession(id: string) {
-    const session = this.sessions.get(id);
-    if (!session) return;
-    this.sessions.delete(id);
-    removeFrom(this.sessionsByProject, session.projectId, id);
-    this.changed({ kind: 'session', id, entity: null });
+  private changed(kind: EntityKind, entity: Entity, now: Entity | null) {
+    this.generation++;
+    const projectId = kind === 'task' ? (entity as Task).projectId : undefined;
+    for (const fn of this.changeListeners) fn({ kind, id: entity.id, ...(projectId ? { projectId } : {}), entity: now });
   }
 
   /**
@@ -190,16 +199,15 @@ export class Store {
   load(projects: Project[], tasks: Task[], sessions: Session[]) {
     const byAge = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }) =>
       a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
-    for (const p of projects.sort(byAge)) this.projects.set(p.id, p);
+    for (const p of projects.sort(byAge)) this.byKind.project.set(p.id, p);
     for (const t of tasks.sort(byAge)) {
-      this.tasks.set(t.id, t);
-      addTo(this.tasksByProject, t.projectId, t.id);
-      if (t.parentId) addTo(this.tasksByParent, t.parentId, t.id);
+      this.byKind.task.set(t.id, t);
+      this.reindex('task', undefined, t);
     }
     const sessionsByAge = sessions.map((s) => ({ createdAt: s.startedAt, id: s.id, s })).sort(byAge);
     for (const { s } of sessionsByAge) {
-      this.sessions.set(s.id, s);
-      addTo(this.sessionsByProject, s.projectId, s.id);
+      this.byKind.session.set(s.id, s);
+      this.reindex('session', undefined, s);
     }
   }
 }

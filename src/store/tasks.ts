@@ -41,7 +41,7 @@ export interface TaskFilter {
 }
 
 export function getTask(store: Store, id: string): Task {
-  const task = store.tasks.get(id);
+  const task = store.get('task', id);
   if (!task) throw taskNotFound(id);
   return task;
 }
@@ -49,7 +49,7 @@ export function getTask(store: Store, id: string): Task {
 function checkParent(store: Store, projectId: string, parentId: string, taskId?: string) {
   const parent = getTask(store, parentId);
   if (parent.projectId !== projectId) throw validationError('parentId names a task of another project', { field: 'parentId' });
-  for (let at: Task | undefined = parent; at; at = at.parentId ? store.tasks.get(at.parentId) : undefined) {
+  for (let at: Task | undefined = parent; at; at = at.parentId ? store.get('task', at.parentId) : undefined) {
     if (at.id === taskId) throw validationError('A task cannot be its own parent or ancestor', { field: 'parentId' });
   }
 }
@@ -65,7 +65,7 @@ function checkDependencies(store: Store, projectId: string, ids: string[], taskI
 
 function checkTimelineRefs(store: Store, entries: TimelineInput[]) {
   for (const e of entries) {
-    if (e.sessionId !== undefined && !store.sessions.has(e.sessionId)) throw sessionNotFound(e.sessionId);
+    if (e.sessionId !== undefined && !store.has('session', e.sessionId)) throw sessionNotFound(e.sessionId);
   }
 }
 
@@ -83,7 +83,7 @@ function statusEffects(task: Task, status: TaskStatus, now: number): Partial<Tas
 }
 
 export function createTask(store: Store, input: TaskInput): Task {
-  if (!store.projects.has(input.projectId)) throw projectNotFound(input.projectId);
+  if (!store.has('project', input.projectId)) throw projectNotFound(input.projectId);
   if (input.parentId) checkParent(store, input.projectId, input.parentId);
   const dependencies = uniq(input.dependencies ?? []);
   checkDependencies(store, input.projectId, dependencies);
@@ -131,7 +131,7 @@ export function updateTask(store: Store, id: string, patch: TaskPatch, ifMatch?:
   }
   store.update('task', current, changes, now);
   if (sessionIds) setTaskSessions(store, id, uniq(sessionIds));
-  return store.tasks.get(id)!;
+  return store.get('task', id)!;
 }
 
 export function addTaskTimeline(store: Store, id: string, entry: TimelineInput): Task {
@@ -143,14 +143,14 @@ export function deleteTask(store: Store, id: string, ifMatch?: string) {
   checkVersion(task, ifMatch);
   const now = Date.now();
   for (const sessionId of task.sessionIds) {
-    const session = store.sessions.get(sessionId);
+    const session = store.get('session', sessionId);
     if (session) changeLink(store, 'removed', { sessionId, taskId: id, session }, now);
   }
-  for (const childId of [...(store.tasksByParent.get(id) ?? [])]) {
-    store.update('task', store.tasks.get(childId)!, { parentId: null }, now);
+  for (const childId of [...store.childIdsOf(id)]) {
+    store.update('task', store.get('task', childId)!, { parentId: null }, now);
   }
-  for (const otherId of store.tasksByProject.get(task.projectId) ?? []) {
-    const other = store.tasks.get(otherId)!;
+  for (const otherId of store.taskIdsOfProject(task.projectId)) {
+    const other = store.get('task', otherId)!;
     if (other.dependencies.includes(id)) store.update('task', other, { dependencies: other.dependencies.filter((d) => d !== id) }, now);
   }
   store.remove('task', id);
@@ -158,17 +158,17 @@ export function deleteTask(store: Store, id: string, ifMatch?: string) {
 
 /** The smallest index that covers the filter, then the remaining conditions. */
 function candidates(store: Store, filter: TaskFilter): Iterable<string> {
-  if (filter.sessionId !== undefined) return store.sessions.get(filter.sessionId)?.taskIds ?? [];
-  if (typeof filter.parentId === 'string') return store.tasksByParent.get(filter.parentId) ?? [];
-  if (filter.projectId !== undefined) return store.tasksByProject.get(filter.projectId) ?? [];
-  return store.tasks.keys();
+  if (filter.sessionId !== undefined) return store.get('session', filter.sessionId)?.taskIds ?? [];
+  if (typeof filter.parentId === 'string') return store.childIdsOf(filter.parentId);
+  if (filter.projectId !== undefined) return store.taskIdsOfProject(filter.projectId);
+  return store.ids('task');
 }
 
 export function listTasks(store: Store, filter: TaskFilter): Task[] {
   const out: Task[] = [];
   const statuses = filter.status ? new Set(filter.status) : undefined;
   for (const id of candidates(store, filter)) {
-    const task = store.tasks.get(id);
+    const task = store.get('task', id);
     if (!task) continue;
     if (filter.projectId !== undefined && task.projectId !== filter.projectId) continue;
     if (filter.parentId !== undefined && task.parentId !== filter.parentId) continue;

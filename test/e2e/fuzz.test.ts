@@ -325,12 +325,12 @@ describe('fuzz: every POST/PATCH/PUT route (fast-check, seed 42)', () => {
     assert.ok(links > 0, 'the run left some links to check');
 
     // The in-memory store agrees, and holds only plain objects.
-    for (const entity of [...server.store.projects.values(), ...server.store.tasks.values(), ...server.store.sessions.values()]) {
+    for (const entity of [...server.store.all('project'), ...server.store.all('task'), ...server.store.all('session')]) {
       assert.equal(Object.getPrototypeOf(entity), Object.prototype);
       for (const key of FORBIDDEN_KEYS) assert.equal(Object.prototype.hasOwnProperty.call(entity, key), false);
     }
-    for (const s of server.store.sessions.values()) {
-      for (const tid of s.taskIds) assert.ok(server.store.tasks.get(tid)?.sessionIds.includes(s.id));
+    for (const s of server.store.all('session')) {
+      for (const tid of s.taskIds) assert.ok(server.store.get('task', tid)?.sessionIds.includes(s.id));
       for (const obj of [s.metadata, s.env]) {
         const proto = Object.getPrototypeOf(obj);
         assert.ok(proto === Object.prototype || proto === null);

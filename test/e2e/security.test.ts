@@ -168,11 +168,11 @@ describe('Host and Origin checks (SPEC §8)', () => {
     });
 
     it(`Host ${host}: POST is refused with 403 and creates nothing`, async () => {
-      const before = server.store.projects.size;
+      const before = server.store.count('project');
       const res = record('host', await api.post('/api/projects', { name: 'rebound' }, { headers: { host } }));
       assertError(res, 403, 'FORBIDDEN');
-      assert.equal(server.store.projects.size, before);
-      assert.ok(![...server.store.projects.values()].some((p) => p.name === 'rebound'));
+      assert.equal(server.store.count('project'), before);
+      assert.ok(![...server.store.all('project')].some((p) => p.name === 'rebound'));
     });
 
     it(`Host ${host}: the WebSocket upgrade is refused with 403 and no connection is made`, async () => {
@@ -187,11 +187,11 @@ describe('Host and Origin checks (SPEC §8)', () => {
   it('Host check also covers /health, DELETE and PATCH (nothing changes)', async () => {
     const host = 'evil.example';
     assertError(record('host', await api.get('/health', undefined, { headers: { host } })), 403, 'FORBIDDEN');
-    const version = server.store.projects.get(projectId)!.version;
+    const version = server.store.get('project', projectId)!.version;
     assertError(record('host', await api.patch(`/api/projects/${projectId}`, { name: 'x' }, { headers: { host } })), 403, 'FORBIDDEN');
     assertError(record('host', await api.delete(`/api/projects/${projectId}`, undefined, { headers: { host } })), 403, 'FORBIDDEN');
-    assert.equal(server.store.projects.get(projectId)?.version, version);
-    assert.equal(server.store.projects.get(projectId)?.name, 'target');
+    assert.equal(server.store.get('project', projectId)?.version, version);
+    assert.equal(server.store.get('project', projectId)?.name, 'target');
   });
 
   it('Host 127.0.0.2 (not one of the three loopback names) is refused', async () => {
@@ -212,10 +212,10 @@ describe('Host and Origin checks (SPEC §8)', () => {
       const get = record('host', await api.get('/api/projects', undefined, { headers: { host } }));
       assert.equal(get.status, 200, get.text);
       assert.ok(Array.isArray(get.body));
-      const before = server.store.projects.size;
+      const before = server.store.count('project');
       const post = record('host', await api.post('/api/projects', { name: `via ${host}` }, { headers: { host } }));
       assert.equal(post.status, 201, post.text);
-      assert.equal(server.store.projects.size, before + 1);
+      assert.equal(server.store.count('project'), before + 1);
       const up = await upgrade(server.url, { host });
       assert.equal(up.upgraded, true, up.text);
       assert.equal(up.status, 101);
@@ -231,11 +231,11 @@ describe('Host and Origin checks (SPEC §8)', () => {
     });
 
     it(`Origin ${origin}: POST → 403, no CORS headers, nothing created`, async () => {
-      const before = server.store.projects.size;
+      const before = server.store.count('project');
       const res = record('origin', await api.post('/api/projects', { name: 'csrf' }, { headers: { origin } }));
       assertError(res, 403, 'FORBIDDEN');
       assert.equal(res.headers['access-control-allow-origin'], undefined);
-      assert.equal(server.store.projects.size, before);
+      assert.equal(server.store.count('project'), before);
     });
 
     it(`Origin ${origin}: the upgrade → 403 and no connection`, async () => {
@@ -259,11 +259,11 @@ describe('Host and Origin checks (SPEC §8)', () => {
 
   it('a foreign Origin cannot PATCH or DELETE (entity unchanged)', async () => {
     const origin = 'https://evil.example';
-    const version = server.store.projects.get(projectId)!.version;
+    const version = server.store.get('project', projectId)!.version;
     assertError(record('origin', await api.patch(`/api/projects/${projectId}`, { name: 'owned' }, { headers: { origin } })), 403, 'FORBIDDEN');
     assertError(record('origin', await api.delete(`/api/projects/${projectId}`, undefined, { headers: { origin } })), 403, 'FORBIDDEN');
-    assert.equal(server.store.projects.get(projectId)?.version, version);
-    assert.equal(server.store.projects.get(projectId)?.name, 'target');
+    assert.equal(server.store.get('project', projectId)?.version, version);
+    assert.equal(server.store.get('project', projectId)?.name, 'target');
   });
 
   it('a ws client with a foreign origin never opens (403)', async () => {
@@ -361,24 +361,24 @@ describe('Token (SPEC §8, MAESTRO_TOKEN)', () => {
 
   it('the token in the query string on plain HTTP → 401', async () => {
     assertError(record('token', await api.get(`/api/projects?token=${TOKEN}`)), 401, 'UNAUTHORIZED');
-    const before = server.store.projects.size;
+    const before = server.store.count('project');
     assertError(record('token', await api.post(`/api/projects?token=${TOKEN}`, { name: 'q' })), 401, 'UNAUTHORIZED');
-    assert.equal(server.store.projects.size, before);
+    assert.equal(server.store.count('project'), before);
   });
 
   it('a POST refused for want of a token never happened', async () => {
-    const before = server.store.projects.size;
+    const before = server.store.count('project');
     assertError(record('token', await api.post('/api/projects', { name: 'no token' })), 401, 'UNAUTHORIZED');
     assertError(record('token', await api.post('/api/projects', { name: 'bad token' }, { headers: { authorization: 'Bearer nope' } })), 401, 'UNAUTHORIZED');
-    assert.equal(server.store.projects.size, before);
+    assert.equal(server.store.count('project'), before);
     const ok = record('token', await api.post('/api/projects', { name: 'with token' }, { headers: auth }));
     assert.equal(ok.status, 201, ok.text);
-    assert.equal(server.store.projects.size, before + 1);
+    assert.equal(server.store.count('project'), before + 1);
     const id = ok.body.id;
     assertError(record('token', await api.delete(`/api/projects/${id}`)), 401, 'UNAUTHORIZED');
     assertError(record('token', await api.patch(`/api/projects/${id}`, { name: 'changed' })), 401, 'UNAUTHORIZED');
-    assert.equal(server.store.projects.get(id)?.name, 'with token');
-    assert.equal(server.store.projects.get(id)?.version, 1);
+    assert.equal(server.store.get('project', id)?.name, 'with token');
+    assert.equal(server.store.get('project', id)?.version, 1);
   });
 
   it('the 401 comes before route matching: an unknown path without token is 401, not 404', async () => {
@@ -494,9 +494,9 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
   const MALFORMED = ['{', '{"name":', '{"name":"a",}', "{'name':'a'}", '{"name":"a"}}', '[1,2', 'undefined', 'NaN', '{"name":"a"} x', '{name:"a"}', '"\\x"', '\u0000'];
   for (const text of MALFORMED) {
     it(`malformed JSON ${JSON.stringify(text)} → 400 INVALID_JSON, nothing created`, async () => {
-      const before = server.store.projects.size;
+      const before = server.store.count('project');
       assertError(await postRaw('/api/projects', text), 400, 'INVALID_JSON');
-      assert.equal(server.store.projects.size, before);
+      assert.equal(server.store.count('project'), before);
     });
   }
 
@@ -512,12 +512,12 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
     ['10,000 nested arrays in a field', `{"name":"n","description":${'['.repeat(10_000)}${']'.repeat(10_000)}}`],
   ]) {
     it(`${label} → 400, not 500`, async () => {
-      const before = server.store.projects.size;
+      const before = server.store.count('project');
       const res = await postRaw('/api/projects', text);
       assert.equal(res.status, 400, res.text.slice(0, 300));
       assert.ok(['INVALID_JSON', 'VALIDATION_ERROR'].includes(res.body?.code), res.text.slice(0, 300));
       assertNoStack(res);
-      assert.equal(server.store.projects.size, before);
+      assert.equal(server.store.count('project'), before);
     });
   }
 
@@ -626,9 +626,9 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
   });
 
   const snapshot = () => JSON.stringify({
-    p: [...server.store.projects.values()].map((x) => [x.id, x.version]),
-    t: [...server.store.tasks.values()].map((x) => [x.id, x.version]),
-    s: [...server.store.sessions.values()].map((x) => [x.id, x.version]),
+    p: [...server.store.all('project')].map((x) => [x.id, x.version]),
+    t: [...server.store.all('task')].map((x) => [x.id, x.version]),
+    s: [...server.store.all('session')].map((x) => [x.id, x.version]),
   });
 
   for (const c of cases) {
@@ -669,7 +669,7 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
       assert.equal(res.status, 201, res.text);
       assert.equal(res.body.name, 'proto');
       noForbiddenText(res.text);
-      const stored = server.store.projects.get(res.body.id)!;
+      const stored = server.store.get('project', res.body.id)!;
       storedOk(stored);
       assert.equal(stored.name, 'proto');
       assertUnpolluted();
@@ -678,10 +678,10 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
   }
 
   it('a top-level __proto__ in a task PATCH does not change the task', async () => {
-    const before = server.store.tasks.get(otherTaskId)!;
+    const before = server.store.get('task', otherTaskId)!;
     const res = await postRaw(`/api/tasks/${otherTaskId}`, '{"__proto__":{"status":"completed","title":"owned","polluted":1}}', 'PATCH');
     assert.equal(res.status, 200, res.text);
-    const after = server.store.tasks.get(otherTaskId)!;
+    const after = server.store.get('task', otherTaskId)!;
     assert.equal(after.status, before.status);
     assert.equal(after.title, before.title);
     assert.equal(after.version, before.version);
@@ -696,7 +696,7 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
     const res = await postRaw('/api/sessions', text);
     assert.equal(res.status, 201, res.text);
     noForbiddenText(res.text);
-    const stored = server.store.sessions.get(res.body.id)!;
+    const stored = server.store.get('session', res.body.id)!;
     storedOk(stored);
     storedOk(stored.metadata);
     storedOk(stored.metadata.nested as object);
@@ -717,7 +717,7 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
     const res = await postRaw(`/api/sessions/${sessionId}`, text, 'PATCH');
     assert.equal(res.status, 200, res.text);
     noForbiddenText(res.text);
-    const stored = server.store.sessions.get(sessionId)!;
+    const stored = server.store.get('session', sessionId)!;
     storedOk(stored.metadata);
     storedOk(stored.env);
     assert.equal(stored.metadata.k, 'v');
@@ -729,7 +729,7 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
     const ev = await postRaw(`/api/sessions/${sessionId}/events`, '{"type":"t","data":{"x":1,"__proto__":{"polluted":1},"list":[{"constructor":{"prototype":{"polluted":1}}}]}}');
     assert.equal(ev.status, 201, ev.text);
     noForbiddenText(ev.text);
-    const event = server.store.sessions.get(sessionId)!.events.at(-1)!;
+    const event = server.store.get('session', sessionId)!.events.at(-1)!;
     storedOk(event);
     storedOk(event.data as object);
     assert.deepEqual(event.data, { x: 1, list: [{}] });
@@ -737,14 +737,14 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
     const tl = await postRaw(`/api/tasks/${taskId}`, '{"timeline":[{"message":"m","__proto__":{"type":"Evil Type","polluted":1}}]}', 'PATCH');
     assert.equal(tl.status, 200, tl.text);
     noForbiddenText(tl.text);
-    const last = server.store.tasks.get(taskId)!.timeline.at(-1)!;
+    const last = server.store.get('task', taskId)!.timeline.at(-1)!;
     storedOk(last);
     assert.equal(last.type, 'update');
 
     const spawn = await postRaw('/api/sessions/spawn', `{"projectId":"${projectId}","taskIds":["${otherTaskId}"],"context":{"reason":"r","__proto__":{"polluted":1}},"__proto__":{"role":"orchestrator"}}`);
     assert.equal(spawn.status, 201, spawn.text);
     noForbiddenText(spawn.text);
-    const session = server.store.sessions.get(spawn.body.sessionId)!;
+    const session = server.store.get('session', spawn.body.sessionId)!;
     storedOk(session.metadata);
     storedOk(session.metadata.context as object);
     assert.equal(session.metadata.role, 'worker');
@@ -757,14 +757,14 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
       const ev = await postRaw(`/api/sessions/${sessionId}/events`, `{"type":"esc","data":{"x":1,"${key}":{"polluted":"yes"}}}`);
       assert.equal(ev.status, 201, ev.text);
       noForbiddenText(ev.text);
-      const event = server.store.sessions.get(sessionId)!.events.at(-1)!;
+      const event = server.store.get('session', sessionId)!.events.at(-1)!;
       assert.deepEqual(Object.keys(event.data as object), ['x']);
       storedOk(event.data as object);
 
       const created = await postRaw('/api/sessions', `{"projectId":"${projectId}","metadata":{"ok":1,"${key}":{"polluted":"yes"}},"env":{"A":"b","${key}":"x"}}`);
       assert.equal(created.status, 201, created.text);
       noForbiddenText(created.text);
-      const stored = server.store.sessions.get(created.body.id)!;
+      const stored = server.store.get('session', created.body.id)!;
       assert.deepEqual(Object.keys(stored.metadata), ['ok']);
       assert.deepEqual(Object.keys(stored.env), ['A']);
       storedOk(stored.metadata);
@@ -773,7 +773,7 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
       const patched = await postRaw(`/api/sessions/${created.body.id}`, `{"metadata":{"${key}":{"polluted":"yes"},"k":2}}`, 'PATCH');
       assert.equal(patched.status, 200, patched.text);
       noForbiddenText(patched.text);
-      assert.deepEqual(Object.keys(server.store.sessions.get(created.body.id)!.metadata).sort(), ['k', 'ok']);
+      assert.deepEqual(Object.keys(server.store.get('session', created.body.id)!.metadata).sort(), ['k', 'ok']);
       assertUnpolluted();
     });
   }

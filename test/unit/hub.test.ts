@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { textFrame } from '../../src/events/hub.ts';
-import { Store } from '../../src/store/store.ts';
 
 const { Receiver } = createRequire(import.meta.url)('ws') as typeof import('ws') & { Receiver: any };
 
@@ -27,27 +26,4 @@ describe('textFrame (RFC 6455 §5.2)', () => {
       assert.equal(await decode(frame), text);
     });
   }
-});
-
-describe('Store.cachedList', () => {
-  it('builds a list once per generation and filter, and again after a change', () => {
-    const store = new Store();
-    let builds = 0;
-    const build = () => `[${++builds}]`;
-    assert.equal(store.cachedList('a', build).toString(), '[1]');
-    assert.equal(store.cachedList('a', build).toString(), '[1]');
-    assert.equal(store.cachedList('b', build).toString(), '[2]');
-    store.generation++;
-    assert.equal(store.cachedList('a', build).toString(), '[3]');
-  });
-
-  it('starts again past 64 distinct filters, so odd queries cannot grow memory', () => {
-    const store = new Store();
-    let builds = 0;
-    const build = () => `[${++builds}]`;
-    for (let i = 0; i < 64; i++) store.cachedList(`filter-${i}`, build);
-    assert.equal(store.cachedList('filter-0', build).toString(), '[1]', 'a full cache still answers what it holds');
-    assert.equal(store.cachedList('filter-64', build).toString(), '[65]');
-    assert.equal(store.cachedList('filter-0', build).toString(), '[66]', 'the 65th distinct filter emptied the cache');
-  });
 });
