@@ -2,8 +2,8 @@ import { ConfigError, loadConfig } from './config.ts';
 import { LockError } from './persistence/lock.ts';
 import { type MaestroServer, StartError, startServer } from './server.ts';
 
-/** A graceful shutdown that takes longer than this exits 1. */
-export const FORCED_EXIT_MS = 5000;
+/** A graceful shutdown that takes longer than this exits 1; the server plans its flush to end before it. */
+const SHUTDOWN_MS = 5000;
 
 function fail(message: string): never {
   process.stderr.write(`maestro-server: ${message}\n`);
@@ -24,8 +24,9 @@ function onSignals(server: MaestroServer) {
     if (stopping) fail(`second ${signal} during shutdown: exiting now`);
     stopping = true;
     process.stderr.write(`maestro-server: ${signal} received, saving and shutting down\n`);
-    setTimeout(() => fail(`shutdown took longer than ${FORCED_EXIT_MS / 1000} s: exiting`), FORCED_EXIT_MS).unref();
-    server.stop().then(({ unsaved }) => {
+    const deadline = Date.now() + SHUTDOWN_MS;
+    setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_MS / 1000} s: exiting`), SHUTDOWN_MS).unref();
+    server.stop(deadline).then(({ unsaved }) => {
       if (unsaved.length > 0) fail(`could not save ${unsaved.length} change(s): ${unsaved.join(', ')}`);
       process.exit(0);
     }, (err: Error) => fail(`shutdown failed: ${err.message}`));

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { LogLevel } from './log.ts';
+import { isLoopbackAddress } from './loopback.ts';
 
 export interface Config {
   port: number;
@@ -23,8 +24,6 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 type Env = Record<string, string | undefined>;
 
@@ -66,7 +65,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
   if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got ${port}`);
   const host = all.HOST || '127.0.0.1';
   const token = all.MAESTRO_TOKEN || undefined;
-  if (!isLoopbackHost(host) && !token) {
+  if (!isLoopbackAddress(host) && !token) {
     throw new ConfigError(`HOST ${host} is reachable from the network: set MAESTRO_TOKEN to start on it`);
   }
   return {

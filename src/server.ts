@@ -1,16 +1,13 @@
 import { mkdir } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Services } from './api/context.ts';
 import { buildRouter } from './api/routes.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
 import { Hub } from './events/hub.ts';
-import { readJsonBody } from './http/body.ts';
-import {
-  bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, guardOptions, PREFLIGHT_HEADERS,
-} from './http/guard.ts';
-import { errorReply, send } from './http/respond.ts';
+import { guardOptions } from './http/guard.ts';
+import { checkUpgrade, createHandler, refuseOnSocket } from './http/handler.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { FileSystem } from './persistence/fs.ts';
 import { loadData } from './persistence/load.ts';
@@ -33,26 +30,19 @@ export interface MaestroServer {
   readonly store: Store;
   readonly hub: Hub;
   readonly writer: DiskWriter;
-  /** Graceful stop; `unsaved` lists the files that could not be written in time. */
-  stop(): Promise<{ unsaved: string[] }>;
+  /**
+   * Graceful stop by `deadline` (epoch ms; default `DEFAULT_SHUTDOWN_MS` from now);
+   * `unsaved` lists the files that could not be written in time.
+   */
+  stop(deadline?: number): Promise<{ unsaved: string[] }>;
 }
 
-const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** Shutdown leaves this much of the 5 s budget for closing sockets and exiting. */
-const FLUSH_BUDGET_MS = 3500;
-
-function splitUrl(url: string): { path: string; query: URLSearchParams } {
-  const q = url.indexOf('?');
-  return q === -1 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
-}
-
-/** Answers a refused upgrade on the raw socket, since no ServerResponse exists for it. */
-function refuseUpgrade(socket: Duplex, err: unknown, logger: Logger) {
-  const reply = errorReply(err, logger);
-  const headers = Object.entries(reply.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status]}\r\nContent-Type: application/json\r\n`
-    + `Content-Length: ${Buffer.byteLength(reply.json)}\r\nConnection: close\r\n${headers}\r\n${reply.json}`);
-}
+/** After the flush, sockets still open this long are cut. */
+const FORCE_CLOSE_AFTER_MS = 500;
+/** Of the time to the shutdown deadline, this much is kept for closing sockets and exiting; the rest is for flushing writes. */
+const CLOSE_RESERVE_MS = 1500;
+/** A `stop()` without a deadline has this long. */
+export const DEFAULT_SHUTDOWN_MS = 5000;
 
 function listen(server: Server, config: Config): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,7 +81,6 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   store.onEvent((event) => hub.broadcast(event));
 
   const guard = guardOptions(config);
-  const router = buildRouter();
   let port = config.port;
   let stopping = false;
   const services: Services = {
@@ -110,39 +99,15 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     },
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    let origin: string | undefined;
-    const extra = (): Record<string, string> => ({ ...corsHeaders(origin), ...(stopping ? { Connection: 'close' } : {}) });
-    try {
-      checkHost(req.headers, guard);
-      origin = checkOrigin(req.headers, guard);
-      const method = req.method ?? 'GET';
-      if (method === 'OPTIONS') {
-        res.writeHead(204, { ...extra(), ...PREFLIGHT_HEADERS }).end();
-        return;
-      }
-      const { path, query } = splitUrl(req.url ?? '/');
-      if (!(method === 'GET' && path === '/health')) checkToken(bearerToken(req.headers), guard);
-      const match = router.match(method, path);
-      if (!match) throw new ApiError(404, 'NOT_FOUND', `No route for ${method} ${path}`);
-      if ('allow' in match) {
-        const allow = match.allow.join(', ');
-        throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`, { allow: match.allow }, { Allow: allow });
-      }
-      const body = match.handler.body ? await readJsonBody(req, config.bodyLimitBytes) : undefined;
-      if (WRITE_METHODS.has(method)) await writer.waitForRoom();
-      const ifMatch = req.headers['if-match'];
-      const reply = await match.handler.handler({ req, params: match.params, query, body, ifMatch, services });
-      send(res, reply, extra());
-    } catch (err) {
-      send(res, errorReply(err, logger), extra());
-    }
-  }
+  const handle = createHandler({
+    router: buildRouter(), guard, services, bodyLimitBytes: config.bodyLimitBytes,
+    waitForRoom: () => writer.waitForRoom(), stopping: () => stopping,
+  });
 
   const server = createServer((req, res) => void handle(req, res));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    refuseUpgrade(socket, new ApiError(400, 'BAD_REQUEST', 'Malformed HTTP request'), logger);
+    refuseOnSocket(socket, new ApiError(400, 'BAD_REQUEST', 'Malformed HTTP request'), logger);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -150,7 +115,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
       if (stopping) throw new ApiError(503, 'BUSY', 'Server is shutting down');
       checkUpgrade(req, guard);
     } catch (err) {
-      refuseUpgrade(socket, err, logger);
+      refuseOnSocket(socket, err, logger);
       return;
     }
     hub.accept(req, socket, head);
@@ -158,14 +123,14 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
 
   port = await listen(server, config);
 
-  async function stop(): Promise<{ unsaved: string[] }> {
+  async function stop(deadline = Date.now() + DEFAULT_SHUTDOWN_MS): Promise<{ unsaved: string[] }> {
     stopping = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await hub.close();
-    const unsaved = await writer.close(Date.now() + FLUSH_BUDGET_MS);
+    const unsaved = await writer.close(deadline - CLOSE_RESERVE_MS);
     server.closeIdleConnections();
-    const forced = setTimeout(() => server.closeAllConnections(), 500);
+    const forced = setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_AFTER_MS);
     await closed;
     clearTimeout(forced);
     await releaseLock();
@@ -173,12 +138,4 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   }
 
   return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, stop };
-}
-
-/** Host and Origin as for any request; the token may also come as `?token=`, since browsers cannot set headers here. */
-function checkUpgrade(req: IncomingMessage, guard: GuardOptions) {
-  checkHost(req.headers, guard);
-  checkOrigin(req.headers, guard);
-  const queryToken = splitUrl(req.url ?? '/').query.get('token') ?? undefined;
-  checkToken(bearerToken(req.headers) ?? queryToken, guard);
 }

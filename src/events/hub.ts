@@ -16,6 +16,8 @@ const NO_CLIENTS: ReadonlySet<WebSocket> = new Set();
 /** An incoming message over this closes the connection with 1009. */
 export const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
 const PONG = Buffer.from('{"type":"pong"}');
+/** How long a client has to answer the close handshake on shutdown before its socket is cut. */
+const CLOSE_HANDSHAKE_MS = 1000;
 
 /** One unmasked, final text frame (RFC 6455 §5.2): the header and the payload in one buffer. */
 export function textFrame(payload: Buffer): Buffer {
@@ -135,7 +137,7 @@ export class Hub {
     const closing = [...this.clients].map((ws) => new Promise<void>((resolve) => {
       ws.once('close', () => resolve());
       ws.close(1001, 'server shutting down');
-      setTimeout(() => { ws.terminate(); resolve(); }, 1000).unref();
+      setTimeout(() => { ws.terminate(); resolve(); }, CLOSE_HANDSHAKE_MS).unref();
     }));
     await Promise.all(closing);
     const wss = this.wss;

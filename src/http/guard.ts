@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError } from '../errors.ts';
+import { LOOPBACK_NAMES } from '../loopback.ts';
 
 /** What the guards need to know; built once from the Config. */
 export interface GuardOptions {
@@ -9,7 +10,6 @@ export interface GuardOptions {
   token: string | undefined;
 }
 
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
 export function guardOptions(config: { host: string; allowedHosts: string[]; corsOrigins: string[]; token?: string }): GuardOptions {

@@ -1,0 +1,78 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Services } from '../api/context.ts';
+import type { RouteEntry } from '../api/routes.ts';
+import { ApiError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { readJsonBody } from './body.ts';
+import { bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, PREFLIGHT_HEADERS } from './guard.ts';
+import { errorReply, send } from './respond.ts';
+import type { Router } from './router.ts';
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export interface Pipeline {
+  router: Router<RouteEntry>;
+  guard: GuardOptions;
+  services: Services;
+  bodyLimitBytes: number;
+  /** Resolves when the writer has room for one more change (back-pressure for writes). */
+  waitForRoom: () => Promise<void>;
+  /** While stopping, every response asks the client to close its connection. */
+  stopping: () => boolean;
+}
+
+export function splitUrl(url: string): { path: string; query: URLSearchParams } {
+  const q = url.indexOf('?');
+  return q === -1 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
+}
+
+/** The request pipeline: guards, routing, body, back-pressure, handler, reply. */
+export function createHandler(p: Pipeline) {
+  const logger = p.services.logger;
+  return async function handle(req: IncomingMessage, res: ServerResponse) {
+    let origin: string | undefined;
+    const extra = (): Record<string, string> => ({ ...corsHeaders(origin), ...(p.stopping() ? { Connection: 'close' } : {}) });
+    try {
+      checkHost(req.headers, p.guard);
+      origin = checkOrigin(req.headers, p.guard);
+      const method = req.method ?? 'GET';
+      if (method === 'OPTIONS') {
+        res.writeHead(204, { ...extra(), ...PREFLIGHT_HEADERS }).end();
+        return;
+      }
+      const { path, query } = splitUrl(req.url ?? '/');
+      if (!(method === 'GET' && path === '/health')) checkToken(bearerToken(req.headers), p.guard);
+      const match = p.router.match(method, path);
+      if (!match) throw new ApiError(404, 'NOT_FOUND', `No route for ${method} ${path}`);
+      if ('allow' in match) {
+        const allow = match.allow.join(', ');
+        throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`, { allow: match.allow }, { Allow: allow });
+      }
+      const body = match.handler.body ? await readJsonBody(req, p.bodyLimitBytes) : undefined;
+      if (WRITE_METHODS.has(method)) await p.waitForRoom();
+      const ifMatch = req.headers['if-match'];
+      const reply = await match.handler.handler({ req, params: match.params, query, body, ifMatch, services: p.services });
+      send(res, reply, extra());
+    } catch (err) {
+      send(res, errorReply(err, logger), extra());
+    }
+  };
+}
+
+/** Host and Origin as for any request; the token may also come as `?token=`, since browsers cannot set headers here. */
+export function checkUpgrade(req: IncomingMessage, guard: GuardOptions) {
+  checkHost(req.headers, guard);
+  checkOrigin(req.headers, guard);
+  const queryToken = splitUrl(req.url ?? '/').query.get('token') ?? undefined;
+  checkToken(bearerToken(req.headers) ?? queryToken, guard);
+}
+
+/** Answers a refused upgrade or a malformed request on the raw socket, since no ServerResponse exists for it. */
+export function refuseOnSocket(socket: Duplex, err: unknown, logger: Logger) {
+  const reply = errorReply(err, logger);
+  const headers = Object.entries(reply.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status]}\r\nContent-Type: application/json\r\n`
+    + `Content-Length: ${Buffer.byteLength(reply.json)}\r\nConnection: close\r\n${headers}\r\n${reply.json}`);
+}
