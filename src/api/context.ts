@@ -77,15 +77,16 @@ export interface EntityOps<T extends { version: number }> {
   remove: (store: Store, id: string, ifMatch?: string) => void;
 }
 
-export function entityRoutes<T extends { version: number }>(base: string, ops: EntityOps<T>): RouteDef[] {
+/** `put`: the entity also takes `PUT` as a partial update (SPEC §2: only where a table lists it). */
+export function entityRoutes<T extends { version: number }>(base: string, ops: EntityOps<T>, options: { put?: boolean } = {}): RouteDef[] {
   const one = `${base}/:id`;
   const update: Handler = ({ services, params, body, ifMatch }) => entityReply(200, ops.update(services.store, params.id, body, ifMatch));
+  const updateMethods = options.put ? ['PUT', 'PATCH'] : ['PATCH'];
   return [
     { method: 'GET', path: base, handler: ops.list },
     { method: 'POST', path: base, body: true, handler: ({ services, body }) => entityReply(201, ops.create(services.store, body)) },
     { method: 'GET', path: one, handler: ({ services, params }) => entityReply(200, ops.get(services.store, params.id)) },
-    { method: 'PUT', path: one, body: true, handler: update },
-    { method: 'PATCH', path: one, body: true, handler: update },
+    ...updateMethods.map((method) => ({ method, path: one, body: true, handler: update })),
     {
       method: 'DELETE', path: one,
       handler: ({ services, params, ifMatch }) => {

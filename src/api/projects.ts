@@ -16,4 +16,4 @@ export const projectRoutes = entityRoutes('/api/projects', {
   get: getProject,
   update: (store, id, body, ifMatch) => updateProject(store, id, parseBody(UpdateProject, body), ifMatch),
   remove: deleteProject,
-});
+}, { put: true });

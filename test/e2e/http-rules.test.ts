@@ -119,6 +119,21 @@ describe('§2 HTTP rules', () => {
     assert.deepEqual(allowList(health), ['GET']);
   });
 
+  it('answers PUT only where SPEC §2 lists it: tasks and sessions are 405 with Allow, projects take it', async () => {
+    const project = (await api.post('/api/projects', { name: 'put rules' })).body;
+    const task = (await api.post('/api/tasks', { projectId: project.id, title: 't' })).body;
+    const session = (await api.post('/api/sessions', { projectId: project.id })).body;
+    for (const path of [`/api/tasks/${task.id}`, `/api/sessions/${session.id}`, '/api/tasks/task_nope', '/api/sessions/sess_nope']) {
+      const put = await api.put(path, { title: 'x', name: 'x' });
+      assertError(put, 405, 'METHOD_NOT_ALLOWED');
+      assert.deepEqual(allowList(put), ['DELETE', 'GET', 'PATCH']);
+    }
+    assert.equal((await api.get(`/api/tasks/${task.id}`)).body.version, 1, 'a refused PUT changes nothing');
+    const put = await api.put(`/api/projects/${project.id}`, { name: 'renamed' });
+    assert.equal(put.status, 200);
+    assert.equal(put.body.name, 'renamed');
+  });
+
   it('answers 415 UNSUPPORTED_MEDIA_TYPE for a body that is not sent as application/json', async () => {
     const before = (await api.get('/api/projects')).body.length;
     assertError(await api.post('/api/projects', undefined, { raw: '{"name":"x"}', headers: { 'content-type': 'text/plain' } }),

@@ -452,7 +452,6 @@ describe('§1/§2 sessions', () => {
       const calls = [
         api.get('/api/sessions/sess_nope'),
         api.patch('/api/sessions/sess_nope', { name: 'x' }),
-        api.put('/api/sessions/sess_nope', { name: 'x' }),
         api.delete('/api/sessions/sess_nope'),
         api.post('/api/sessions/sess_nope/events', { type: 'x' }),
         api.post('/api/sessions/sess_nope/timeline', { message: 'x' }),
