@@ -18,7 +18,7 @@ export class ApiError extends Error {
 export const validationError = (message: string, details?: unknown) =>
   new ApiError(400, 'VALIDATION_ERROR', message, details);
 
-export const notFound = (code: string, what: string, id: string) =>
+const notFound = (code: string, what: string, id: string) =>
   new ApiError(404, code, `${what} not found: ${id}`, { id });
 
 export const projectNotFound = (id: string) => notFound('PROJECT_NOT_FOUND', 'Project', id);

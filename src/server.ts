@@ -42,7 +42,7 @@ const FORCE_CLOSE_AFTER_MS = 500;
 /** Of the time to the shutdown deadline, this much is kept for closing sockets and exiting; the rest is for flushing writes. */
 const CLOSE_RESERVE_MS = 1500;
 /** A `stop()` without a deadline has this long. */
-export const DEFAULT_SHUTDOWN_MS = 5000;
+const DEFAULT_SHUTDOWN_MS = 5000;
 
 function listen(server: Server, config: Config): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -11,7 +11,7 @@ const healthRoutes: RouteDef[] = [
   { method: 'GET', path: '/health', handler: ({ services }) => jsonReply(200, services.health()) },
 ];
 
-export const allRoutes: RouteDef[] = [
+const allRoutes: RouteDef[] = [
   ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
 ];
 

@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import { ID_PATTERN } from '../ids.ts';
 import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
 
-export const TIMELINE_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
+const TIMELINE_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
 
 export const nonEmptyString = v.pipe(v.string(), v.check((s) => s.trim().length > 0, 'must not be empty'));
 export const id = v.pipe(v.string(), v.regex(ID_PATTERN, 'must match [A-Za-z0-9_-]{1,128}'));

@@ -7,7 +7,7 @@ import { isPlainFolderName } from '../skills/library.ts';
 import { type Ctx, jsonReply, parseBody, type RouteDef } from './context.ts';
 import { id, jsonObject } from './schemas.ts';
 
-export const SPAWN_SOURCES = ['manual', 'orchestrator', 'ui', 'cli', 'api', 'session'] as const;
+const SPAWN_SOURCES = ['manual', 'orchestrator', 'ui', 'cli', 'api', 'session'] as const;
 
 const skillName = v.pipe(v.string(), v.check(isPlainFolderName, 'must be a plain folder name'));
 

@@ -14,7 +14,7 @@ const requireWs = () => createRequire(import.meta.url)('ws') as typeof import('w
 const NO_CLIENTS: ReadonlySet<WebSocket> = new Set();
 
 /** An incoming message over this closes the connection with 1009. */
-export const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
+const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
 const PONG = Buffer.from('{"type":"pong"}');
 /** How long a client has to answer the close handshake on shutdown before its socket is cut. */
 const CLOSE_HANDSHAKE_MS = 1000;

@@ -2,10 +2,10 @@ import type { IncomingMessage } from 'node:http';
 import { ApiError } from '../errors.ts';
 
 /** Deeper JSON is refused: it would only serve to exhaust the stack downstream. */
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-export const payloadTooLarge = (limit: number) =>
+const payloadTooLarge = (limit: number) =>
   new ApiError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`, { limit }, { Connection: 'close' });
 
 function isJsonMediaType(header: string | undefined): boolean {
@@ -15,7 +15,7 @@ function isJsonMediaType(header: string | undefined): boolean {
 }
 
 /** Reads the body as a string, refusing (without buffering the rest) past `limit` bytes. */
-export function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
+function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(payloadTooLarge(limit));
   return new Promise((resolve, reject) => {

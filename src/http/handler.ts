@@ -23,7 +23,7 @@ export interface Pipeline {
   stopping: () => boolean;
 }
 
-export function splitUrl(url: string): { path: string; query: URLSearchParams } {
+function splitUrl(url: string): { path: string; query: URLSearchParams } {
   const q = url.indexOf('?');
   return q === -1 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }

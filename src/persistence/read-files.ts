@@ -3,7 +3,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 
 /** Below this many files a worker thread costs more to start (~60 ms) than it saves. */
-export const WORKER_THRESHOLD = 2000;
+const WORKER_THRESHOLD = 2000;
 /** Files taken at a time from the shared counter, by either thread. */
 const CHUNK = 256;
 

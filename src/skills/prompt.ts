@@ -1,13 +1,13 @@
 import type { Skill } from './library.ts';
 
-export const CLI_SKILL = 'maestro-cli';
+const CLI_SKILL = 'maestro-cli';
 
 export interface PromptPlan {
   skills: string[];
   missing: string[];
 }
 
-export const appliesTo = (skill: Skill, role: string) => skill.assignTo.includes(role) || skill.assignTo.includes('all');
+const appliesTo = (skill: Skill, role: string) => skill.assignTo.includes(role) || skill.assignTo.includes('all');
 
 /**
  * The skills for a role, in prompt order: `maestro-cli`, then the role's skills by

@@ -16,7 +16,7 @@ export function checkVersion(current: { version: number }, ifMatch: string | und
 }
 
 /** Deep equality for JSON values, enough to tell a no-op PATCH. */
-export function sameJson(a: unknown, b: unknown): boolean {
+function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) return false;

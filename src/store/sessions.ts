@@ -42,7 +42,7 @@ export interface SessionFilter {
 
 const HOST = { hostname: hostname(), platform: platform() };
 
-export const isEnded = (status: string) => ENDED_SESSION_STATUSES.includes(status);
+const isEnded = (status: string) => ENDED_SESSION_STATUSES.includes(status);
 
 export function getSession(store: Store, id: string): Session {
   const session = store.get('session', id);

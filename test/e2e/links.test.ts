@@ -31,12 +31,11 @@ async function assertLinksConsistent(api: Api) {
 }
 
 describe('§4 task ↔ session links', () => {
-  let server: TestServer;
   let api: Api;
   let events: EventLog;
   let project: any;
   let otherProject: any;
-  useApiServer(['app', 'other'], (f) => ({ server, api, events, projects: [project, otherProject] } = f));
+  useApiServer(['app', 'other'], (f) => ({ api, events, projects: [project, otherProject] } = f));
   beforeEach(() => events.clear());
 
   const newTask = async (projectId = project.id) => (await api.post('/api/tasks', { projectId, title: 'work' })).body;

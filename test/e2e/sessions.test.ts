@@ -6,18 +6,17 @@
 import assert from 'node:assert/strict';
 import { hostname, platform } from 'node:os';
 import { before, beforeEach, describe, it } from 'node:test';
-import { type Api, assertError, client, EventLog, sleep, type TestServer, useApiServer } from '../helpers.ts';
+import { type Api, assertError, EventLog, sleep, useApiServer } from '../helpers.ts';
 
 const ENDED = ['completed', 'failed', 'stopped'];
 const ACTIVE = ['spawning', 'running', 'needs_input'];
 
 describe('§1/§2 sessions', () => {
-  let server: TestServer;
   let api: Api;
   let events: EventLog;
   let project: any;
   let otherProject: any;
-  useApiServer(['app', 'other'], (f) => ({ server, api, events, projects: [project, otherProject] } = f));
+  useApiServer(['app', 'other'], (f) => ({ api, events, projects: [project, otherProject] } = f));
   beforeEach(() => events.clear());
 
   const newTask = async (projectId = project.id, title = 'a task') =>

@@ -4,16 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Api, assertError, EventLog, type HttpResult, sleep, type TestServer, useApiServer } from '../helpers.ts';
+import { type Api, assertError, EventLog, sleep, useApiServer } from '../helpers.ts';
 
 const SUBTASK_KEYS = ['completed', 'completedAt', 'createdAt', 'description', 'id', 'order', 'taskId', 'title', 'updatedAt'];
 
 describe('§2 subtasks', () => {
-  let server: TestServer;
   let api: Api;
   let events: EventLog;
   let project: any;
-  useApiServer(['subtasks'], (f) => ({ server, api, events, projects: [project] } = f));
+  useApiServer(['subtasks'], (f) => ({ api, events, projects: [project] } = f));
 
   const newTask = async () => (await api.post('/api/tasks', { projectId: project.id, title: 'parent' })).body;
   const getTask = async (id: string) => (await api.get(`/api/tasks/${id}`)).body;

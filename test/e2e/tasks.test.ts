@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { type Api, assertError, EventLog, type HttpResult, sleep, type TestServer, useApiServer } from '../helpers.ts';
+import { type Api, assertError, EventLog, sleep, type TestServer, useApiServer } from '../helpers.ts';
 
 const TASK_KEYS = [
   'agentIds', 'completedAt', 'createdAt', 'dependencies', 'description', 'id', 'initialPrompt', 'parentId', 'priority',
