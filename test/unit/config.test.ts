@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseFlags } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
-import { isValidId, newId } from '../../src/ids.ts';
 
 describe('§8 configuration', () => {
   it('has the SPEC defaults', () => {
@@ -65,19 +64,5 @@ describe('§8 configuration', () => {
     log.warn('w');
     log.error('e');
     assert.deepEqual(lines, ['[maestro] warn: w\n', '[maestro] error: e\n']);
-  });
-});
-
-describe('§1 ids', () => {
-  it('are <prefix>_<ms>_<base36> and unique within one millisecond', () => {
-    const ids = Array.from({ length: 10_000 }, () => newId('task'));
-    assert.equal(new Set(ids).size, ids.length);
-    for (const id of ids.slice(0, 50)) assert.match(id, /^task_\d{13}_[0-9a-z]+$/);
-    assert.ok(ids.every(isValidId));
-  });
-
-  it('client ids must match [A-Za-z0-9_-]{1,128}', () => {
-    assert.equal(isValidId('sess-ABC_123'), true);
-    for (const bad of ['', 'a.b', '../x', 'a/b', 'a b', 'x'.repeat(129), 5, null]) assert.equal(isValidId(bad), false, String(bad));
   });
 });

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { silentLogger } from '../../src/log.ts';
 import { loadData, repairLinks } from '../../src/persistence/load.ts';
-import { acquireLock, LockError } from '../../src/persistence/lock.ts';
 import type { Session, Task } from '../../src/types.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -101,32 +100,5 @@ describe('§7 load with a reader thread', () => {
     assert.equal(threaded.quarantined.length, 1);
     const plain = await loadData(dir, silentLogger);
     assert.deepEqual(plain.tasks.sort((a, b) => a.createdAt - b.createdAt), threaded.tasks.sort((a, b) => a.createdAt - b.createdAt));
-  });
-});
-
-describe('§7 lock', () => {
-  let dir: string;
-  beforeEach(async () => { dir = await tempDir(); });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
-
-  it('writes the pid, refuses a second holder in this process, and releases', async () => {
-    const release = await acquireLock(dir);
-    assert.equal(await readFile(join(dir, '.lock'), 'utf8'), `${process.pid}\n`);
-    await assert.rejects(acquireLock(dir), LockError);
-    await release();
-    assert.deepEqual(await readdir(dir), []);
-    await (await acquireLock(dir))();
-  });
-
-  it('takes over a lock whose process is gone, or that holds garbage', async () => {
-    await writeFile(join(dir, '.lock'), '999999999\n');
-    await (await acquireLock(dir))();
-    await writeFile(join(dir, '.lock'), 'garbage');
-    await (await acquireLock(dir))();
-  });
-
-  it('refuses a lock held by a live process', async () => {
-    await writeFile(join(dir, '.lock'), `${process.ppid}\n`);
-    await assert.rejects(acquireLock(dir), new RegExp(`in use by another maestro-server \\(pid ${process.ppid}\\)`));
   });
 });
