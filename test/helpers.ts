@@ -15,6 +15,7 @@ import { WebSocket } from 'ws';
 import { type Config, loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { type MaestroServer, type StartOptions, startServer } from '../src/server.ts';
+import type { EntityKind, EntityOf, Project } from '../src/types.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'maestro-server');
@@ -51,12 +52,12 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   });
 }
 
-export interface HttpResult {
+export interface HttpResult<T = any> {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
   /** The parsed body; `undefined` when it is not JSON. */
-  body: any;
+  body: T;
 }
 
 export interface HttpOptions {
@@ -121,12 +122,34 @@ export function client(baseUrl: string, defaults: HttpOptions = {}) {
 
 export type Api = ReturnType<typeof client>;
 
+const ENTITY_PATHS: Record<EntityKind, string> = { project: '/api/projects', task: '/api/tasks', session: '/api/sessions' };
+
+/**
+ * Typed calls for the entity routes, for set-up and checks: each asserts the
+ * success status and returns the entity as the server sent it.
+ */
+export function entities(api: Api) {
+  const expect = async <T>(call: Promise<HttpResult>, status: number): Promise<T> => {
+    const res = await call;
+    assert.equal(res.status, status, res.text.slice(0, 500));
+    return res.body as T;
+  };
+  return {
+    create: <K extends EntityKind>(kind: K, body: object) => expect<EntityOf<K>>(api.post(ENTITY_PATHS[kind], body), 201),
+    get: <K extends EntityKind>(kind: K, id: string) => expect<EntityOf<K>>(api.get(`${ENTITY_PATHS[kind]}/${id}`), 200),
+    list: <K extends EntityKind>(kind: K, query = '') => expect<EntityOf<K>[]>(api.get(`${ENTITY_PATHS[kind]}${query}`), 200),
+    update: <K extends EntityKind>(kind: K, id: string, patch: object, options: HttpOptions = {}) =>
+      expect<EntityOf<K>>(api.patch(`${ENTITY_PATHS[kind]}/${id}`, patch, options), 200),
+    remove: (kind: EntityKind, id: string) => expect<{ success: true; id: string }>(api.delete(`${ENTITY_PATHS[kind]}/${id}`), 200),
+  };
+}
+
 export interface ApiServer {
   server: TestServer;
   api: Api;
   events: EventLog;
   /** One project per name given, created in order after the event log connected. */
-  projects: any[];
+  projects: Project[];
 }
 
 /**
@@ -139,8 +162,8 @@ export function useApiServer(projectNames: string[], ready: (fixture: ApiServer)
     const server = await startTestServer();
     const api = client(server.url);
     const events = await EventLog.connect(server.url);
-    const projects = [];
-    for (const name of projectNames) projects.push((await api.post('/api/projects', { name })).body);
+    const projects: Project[] = [];
+    for (const name of projectNames) projects.push(await entities(api).create('project', { name }));
     fixture = { server, api, events, projects };
     ready(fixture);
   });

@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { type Api, assertError, client, EventLog, startTestServer, type TestServer, useApiServer, type WsMessage } from '../helpers.ts';
+import type { Project } from '../../src/types.ts';
+import { type Api, assertError, client, entities, EventLog, startTestServer, type TestServer, useApiServer, type WsMessage } from '../helpers.ts';
 
 /** The §4 invariant over everything the server holds; no duplicate ids, no dangling ids. */
 async function assertLinksConsistent(api: Api) {
-  const tasks: any[] = (await api.get('/api/tasks')).body;
-  const sessions: any[] = (await api.get('/api/sessions')).body;
+  const tasks = await entities(api).list('task');
+  const sessions = await entities(api).list('session');
   const taskById = new Map(tasks.map((t) => [t.id, t]));
   const sessionById = new Map(sessions.map((s) => [s.id, s]));
   for (const t of tasks) {
@@ -33,21 +34,17 @@ async function assertLinksConsistent(api: Api) {
 describe('§4 task ↔ session links', () => {
   let api: Api;
   let events: EventLog;
-  let project: any;
-  let otherProject: any;
+  let project: Project;
+  let otherProject: Project;
   useApiServer(['app', 'other'], (f) => ({ api, events, projects: [project, otherProject] } = f));
   beforeEach(() => events.clear());
 
-  const newTask = async (projectId = project.id) => (await api.post('/api/tasks', { projectId, title: 'work' })).body;
-  const newSession = async (taskIds: string[] = [], projectId = project.id) => {
-    const res = await api.post('/api/sessions', { projectId, taskIds });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.body;
-  };
-  const getTask = async (id: string) => (await api.get(`/api/tasks/${id}`)).body;
-  const getSession = async (id: string) => (await api.get(`/api/sessions/${id}`)).body;
+  const newTask = (projectId = project.id) => entities(api).create('task', { projectId, title: 'work' });
+  const newSession = (taskIds: string[] = [], projectId = project.id) => entities(api).create('session', { projectId, taskIds });
+  const getTask = (id: string) => entities(api).get('task', id);
+  const getSession = (id: string) => entities(api).get('session', id);
   const linkPath = (sid: string, tid: string) => `/api/sessions/${sid}/tasks/${tid}`;
-  const lastTimeline = async (taskId: string) => (await getTask(taskId)).timeline.at(-1);
+  const lastTimeline = async (taskId: string) => (await getTask(taskId)).timeline.at(-1)!;
   const find = (type: string, pred: (d: any) => boolean = () => true) =>
     events.events.filter((e: WsMessage) => e.type === type && pred(e.data));
   it('creating a session with taskIds links each, with session_started on each task', async () => {
@@ -60,8 +57,8 @@ describe('§4 task ↔ session links', () => {
       const task = await getTask(t.id);
       assert.deepEqual(task.sessionIds, [s.id]);
       assert.equal(task.version, 2);
-      assert.equal(task.timeline.at(-1).type, 'session_started');
-      assert.equal(task.timeline.at(-1).sessionId, s.id);
+      assert.equal(task.timeline.at(-1)!.type, 'session_started');
+      assert.equal(task.timeline.at(-1)!.sessionId, s.id);
       assert.equal(find('task:session_added', (d) => d.taskId === t.id && d.sessionId === s.id).length, 1);
       assert.equal(find('session:task_added', (d) => d.taskId === t.id && d.sessionId === s.id).length, 1);
       assert.deepEqual(find('task:updated', (d) => d.id === t.id).at(-1)!.data, task);
@@ -91,7 +88,7 @@ describe('§4 task ↔ session links', () => {
     const task = await getTask(t.id);
     assert.deepEqual(task.sessionIds, [s.id]);
     assert.equal(task.version, t.version + 1);
-    const last = task.timeline.at(-1);
+    const last = task.timeline.at(-1)!;
     assert.equal(last.type, 'session_started');
     assert.equal(last.sessionId, s.id);
     assert.deepEqual(events.types(), ['session:task_added', 'task:session_added', 'task:updated', 'session:updated']);
@@ -126,7 +123,7 @@ describe('§4 task ↔ session links', () => {
     assert.equal(res.body.version, s.version + 1);
     const task = await getTask(t.id);
     assert.deepEqual(task.sessionIds, []);
-    const last = task.timeline.at(-1);
+    const last = task.timeline.at(-1)!;
     assert.equal(last.type, 'session_ended');
     assert.equal(last.sessionId, s.id);
     assert.deepEqual(events.types(), ['session:task_removed', 'task:session_removed', 'task:updated', 'session:updated']);
