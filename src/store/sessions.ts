@@ -150,15 +150,9 @@ function candidates(store: Store, filter: SessionFilter): Iterable<string> {
 }
 
 export function listSessions(store: Store, filter: SessionFilter): Session[] {
-  const out: Session[] = [];
   const statuses = filter.status ? new Set(filter.status) : undefined;
-  for (const id of candidates(store, filter)) {
-    const session = store.get('session', id);
-    if (!session) continue;
-    if (filter.projectId !== undefined && session.projectId !== filter.projectId) continue;
-    if (statuses && !statuses.has(session.status)) continue;
-    if (filter.active && isEnded(session.status)) continue;
-    out.push(session);
-  }
-  return out;
+  return store.select('session', candidates(store, filter), (session) =>
+    (filter.projectId === undefined || session.projectId === filter.projectId)
+    && (!statuses || statuses.has(session.status))
+    && !(filter.active && isEnded(session.status)));
 }

@@ -85,6 +85,16 @@ export class Store {
     return this.byKind[kind].keys();
   }
 
+  /** The entities named in `ids` that exist and pass `keep`, in the order of `ids`. */
+  select<K extends EntityKind>(kind: K, ids: Iterable<string>, keep: (entity: EntityOf<K>) => boolean): EntityOf<K>[] {
+    const out: EntityOf<K>[] = [];
+    for (const id of ids) {
+      const entity = this.byKind[kind].get(id);
+      if (entity && keep(entity)) out.push(entity);
+    }
+    return out;
+  }
+
   count(kind: EntityKind): number {
     return this.byKind[kind].size;
   }

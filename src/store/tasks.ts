@@ -165,17 +165,11 @@ function candidates(store: Store, filter: TaskFilter): Iterable<string> {
 }
 
 export function listTasks(store: Store, filter: TaskFilter): Task[] {
-  const out: Task[] = [];
   const statuses = filter.status ? new Set(filter.status) : undefined;
-  for (const id of candidates(store, filter)) {
-    const task = store.get('task', id);
-    if (!task) continue;
-    if (filter.projectId !== undefined && task.projectId !== filter.projectId) continue;
-    if (filter.parentId !== undefined && task.parentId !== filter.parentId) continue;
-    if (statuses && !statuses.has(task.status)) continue;
-    out.push(task);
-  }
-  return out;
+  return store.select('task', candidates(store, filter), (task) =>
+    (filter.projectId === undefined || task.projectId === filter.projectId)
+    && (filter.parentId === undefined || task.parentId === filter.parentId)
+    && (!statuses || statuses.has(task.status)));
 }
 
 export function childrenOf(store: Store, id: string): Task[] {
