@@ -5,6 +5,7 @@ import type { Services } from './api/context.ts';
 import { buildRouter } from './api/routes.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
+import { FEED_PATH } from './events/feed.ts';
 import { Hub } from './events/hub.ts';
 import { readJsonBody } from './http/body.ts';
 import {
@@ -87,7 +88,10 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   });
   store.onChange((change) => writer.mark(change));
   for (const change of loaded.repaired) writer.mark(change);
-  const hub = new Hub({ pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger });
+  const hub = new Hub({
+    pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger,
+    bufferCount: config.eventBuffer, bufferBytes: config.eventBufferBytes, maxClients: config.maxEventClients,
+  });
   store.onEvent((event) => hub.broadcast(event));
 
   const guard = guardOptions(config);
@@ -97,6 +101,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const services: Services = {
     store, config, logger,
     skills: new SkillsLibrary(config.skillsDir, logger),
+    hub,
     serverUrl: () => config.serverUrlSet ? config.serverUrl : `http://localhost:${port}`,
     health: () => {
       const reason = writer.failing;
@@ -122,7 +127,9 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
         return;
       }
       const { path, query } = splitUrl(req.url ?? '/');
-      if (!(method === 'GET' && path === '/health')) checkToken(bearerToken(req.headers), guard);
+      // The feed, like an upgrade, may carry the token as `?token=`: an EventSource cannot set headers.
+      const queryToken = path === FEED_PATH ? query.get('token') ?? undefined : undefined;
+      if (!(method === 'GET' && path === '/health')) checkToken(bearerToken(req.headers) ?? queryToken, guard);
       const match = router.match(method, path);
       if (!match) throw new ApiError(404, 'NOT_FOUND', `No route for ${method} ${path}`);
       if ('allow' in match) {
@@ -149,6 +156,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     try {
       if (stopping) throw new ApiError(503, 'BUSY', 'Server is shutting down');
       checkUpgrade(req, guard);
+      hub.checkRoom();
     } catch (err) {
       refuseUpgrade(socket, err, logger);
       return;
