@@ -19,7 +19,7 @@ const requireWs = () => createRequire(import.meta.url)('ws') as typeof import('w
 /** An incoming message over this closes the connection with 1009. */
 export const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
 const PONG = Buffer.from('{"type":"pong"}');
-/** A replay writes this much (at most half the client's buffer limit) before it waits for the socket to drain. */
+/** A replay writes up to this much (at most half the client's buffer limit) before it waits for the socket to drain. */
 const REPLAY_WINDOW_BYTES = 1024 * 1024;
 
 /** One unmasked, final text frame (RFC 6455 §5.2): the header and the payload in one buffer. */
@@ -233,8 +233,8 @@ export class Hub {
         return;
       }
       client.next++;
-      client.out.write(bytesFor(client, message));
-      if (client.backlog() >= this.replayWindow) {
+      // Past the stream's own mark (write says false, so 'drain' will come), up to a window.
+      if (!client.out.write(bytesFor(client, message)) && client.backlog() >= this.replayWindow) {
         client.out.once('drain', () => this.catchUp(client));
         return;
       }

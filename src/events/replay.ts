@@ -34,14 +34,16 @@ export class ReplayBuffer {
   /** Adds the next message (its seq must be `last + 1`) and drops what no longer fits. */
   add(message: SentMessage) {
     if (message.seq !== this.last + 1) throw new Error(`replay buffer: seq ${message.seq} after ${this.last}`);
-    this.last = message.seq;
     if (this.maxCount === 0) {
+      this.last = message.seq;
       this.first = this.last + 1;
       return;
     }
+    if (this.size === this.maxCount) this.dropOldest(); // frees the slot the new one takes
+    this.last = message.seq;
     this.slots[message.seq % this.maxCount] = message;
     this.bytes += message.frame.length;
-    while (this.size > this.maxCount || this.bytes > this.maxBytes) this.dropOldest();
+    while (this.bytes > this.maxBytes) this.dropOldest();
   }
 
   private dropOldest() {
