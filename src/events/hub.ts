@@ -187,6 +187,7 @@ export class Hub {
       send(res, errorReply(err, this.options.logger), headers);
       return;
     }
+    if (res.destroyed) return; // gone before the answer: registering it would hold a place forever
     res.writeHead(200, { ...headers, ...FEED_HEADERS });
     if (res.req.method === 'HEAD') {
       res.end();

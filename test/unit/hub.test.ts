@@ -157,6 +157,17 @@ describe('§12 Hub: replay, then live', () => {
     await hub.close();
   });
 
+  it('a feed whose connection closed before its answer is not registered', async () => {
+    const hub = newHub();
+    const res = new SlowResponse();
+    res.destroy();
+    const req = { headers: {}, method: 'GET' } as unknown as IncomingMessage;
+    hub.feedReply(req, new URLSearchParams()).stream!(res as unknown as ServerResponse, {});
+    assert.equal(hub.clientCount, 0);
+    assert.equal(res.status, 0, 'nothing written');
+    await hub.close();
+  });
+
   it('MAX_EVENT_CLIENTS: one more is 503 BUSY, and none once closing', async () => {
     const hub = newHub({ maxClients: 2 });
     const feeds = [openFeed(hub, ''), openFeed(hub, '')];
