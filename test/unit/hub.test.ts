@@ -157,6 +157,21 @@ describe('§12 Hub: replay, then live', () => {
     await hub.close();
   });
 
+  it('the room is checked again when the answer starts (other requests may have run since the handler)', async () => {
+    const hub = newHub({ maxClients: 1 });
+    const req = { headers: {}, method: 'GET' } as unknown as IncomingMessage;
+    const late = hub.feedReply(req, new URLSearchParams());
+    const first = openFeed(hub, '');
+    const res = new SlowResponse();
+    res.resume();
+    late.stream!(res as unknown as ServerResponse, {});
+    assert.equal(res.status, 503);
+    assert.equal(JSON.parse(res.text).code, 'BUSY');
+    assert.equal(hub.clientCount, 1);
+    first.resume();
+    await hub.close();
+  });
+
   it('a feed whose connection closed before its answer is not registered', async () => {
     const hub = newHub();
     const res = new SlowResponse();
