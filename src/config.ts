@@ -19,6 +19,11 @@ export interface Config {
   wsPingMs: number;
   wsMaxBufferBytes: number;
   maxPendingWrites: number;
+  /** SPEC §12: how many broadcasts, and how many bytes of them, a reconnecting client can get back. */
+  eventBuffer: number;
+  eventBufferBytes: number;
+  /** WebSocket and event-feed clients at once. */
+  maxEventClients: number;
   logLevel: LogLevel;
 }
 
@@ -83,6 +88,9 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     wsPingMs: intFrom(all, 'WS_PING_MS', 30_000, 10),
     wsMaxBufferBytes: intFrom(all, 'WS_MAX_BUFFER_BYTES', 8 * 1024 * 1024, 1024),
     maxPendingWrites: intFrom(all, 'MAX_PENDING_WRITES', 2000, 1),
+    eventBuffer: intFrom(all, 'EVENT_BUFFER', 10_000, 0),
+    eventBufferBytes: intFrom(all, 'EVENT_BUFFER_BYTES', 64 * 1024 * 1024, 0),
+    maxEventClients: intFrom(all, 'MAX_EVENT_CLIENTS', 1000, 1),
     logLevel: logLevelFrom(all),
   };
 }

@@ -77,7 +77,10 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   });
   store.onChange((change) => writer.mark(change));
   for (const change of loaded.repaired) writer.mark(change);
-  const hub = new Hub({ pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger });
+  const hub = new Hub({
+    pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger,
+    bufferCount: config.eventBuffer, bufferBytes: config.eventBufferBytes, maxClients: config.maxEventClients,
+  });
   store.onEvent((event) => hub.broadcast(event));
 
   const guard = guardOptions(config);
@@ -86,6 +89,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const services: Services = {
     store, config, logger,
     skills: new SkillsLibrary(config.skillsDir, logger),
+    hub,
     serverUrl: () => config.serverUrlSet ? config.serverUrl : `http://localhost:${port}`,
     health: () => {
       const reason = writer.failing;
@@ -114,6 +118,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     try {
       if (stopping) throw new ApiError(503, 'BUSY', 'Server is shutting down');
       checkUpgrade(req, guard);
+      hub.checkRoom();
     } catch (err) {
       refuseOnSocket(socket, err, logger);
       return;

@@ -7,6 +7,7 @@ import { toJson } from '../store/store.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { SkillsLibrary } from '../skills/library.ts';
+import type { Hub } from '../events/hub.ts';
 
 /** Everything a handler may use; handlers never touch sockets or files. */
 export interface Services {
@@ -14,6 +15,7 @@ export interface Services {
   config: Config;
   logger: Logger;
   skills: SkillsLibrary;
+  hub: Hub;
   serverUrl: () => string;
   health: () => Record<string, unknown>;
 }

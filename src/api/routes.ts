@@ -1,3 +1,4 @@
+import { FEED_PATH } from '../events/feed.ts';
 import { Router } from '../http/router.ts';
 import { type Handler, jsonReply, type RouteDef } from './context.ts';
 import { projectRoutes } from './projects.ts';
@@ -11,8 +12,12 @@ const healthRoutes: RouteDef[] = [
   { method: 'GET', path: '/health', handler: ({ services }) => jsonReply(200, services.health()) },
 ];
 
+const eventRoutes: RouteDef[] = [
+  { method: 'GET', path: FEED_PATH, handler: ({ services, req, query }) => services.hub.feedReply(req, query) },
+];
+
 const allRoutes: RouteDef[] = [
-  ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
+  ...healthRoutes, ...eventRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
 ];
 
 export type RouteEntry = Pick<RouteDef, 'handler' | 'body'>;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { durableFilesPerSecond } from './disk.ts';
 import { QUICK, ROOT, callOk, inTurns, startBare, startBareFanOut, startMaestro, stop } from './lib.ts';
 import {
-  fanOut, wsClient, getById, list, patch, postBurst, postSustained, readTemplate, seed, shutdown, startUp, writeDataset,
+  fanOut, wsClient, getById, replayUnderFanOut, list, patch, postBurst, postSustained, readTemplate, seed, shutdown, startUp, writeDataset,
 } from './workloads.ts';
 
 interface Row { name: string; value: number; unit: string; reference?: number; ratio?: number; goal?: string; pass?: boolean }
@@ -81,6 +81,16 @@ try {
     row(`fan-out ${clients} clients on the ws library p99`, fanWs.p99, 'ms');
   }
   await stop(bareFanOut);
+
+  console.log('9. replay of 10,000 events to a reconnecting client');
+  const replay = await replayUnderFanOut(server.url, seeded.ids, 10_000, 200, QUICK ? 50 : 200);
+  figures.replay = replay;
+  row('replay 10,000 events, alone (median of 3)', replay.replayAloneMs, 'ms');
+  row(`replay 10,000 events, under fan-out (median of ${replay.replays})`, replay.replayUnderLoadMs, 'ms');
+  row('replay: events, MB a replay', replay.replayed, `events (${replay.replayMb.toFixed(1)} MB)`);
+  row('fan-out 200 clients p99 while replays run', replay.during.p99, 'ms', { reference: replay.quiet.p99 });
+  row('fan-out 200 clients p50 while replays run', replay.during.p50, 'ms', { reference: replay.quiet.p50 });
+  row('fan-out while replays run: events missed', replay.during.missed, 'events', { goal: '0', pass: replay.during.missed === 0 });
 
   console.log('5. POST /api/tasks');
   const burstProject = await callOk(server.url, 'POST', '/api/projects', { name: 'Burst' });
