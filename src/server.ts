@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse, S
 import type { Duplex } from 'node:stream';
 import type { Services } from './api/context.ts';
 import { buildRouter } from './api/routes.ts';
+import { boardReply, isBoardRequest } from './board/page.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
 import { Hub } from './events/hub.ts';
@@ -122,6 +123,10 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
         return;
       }
       const { path, query } = splitUrl(req.url ?? '/');
+      if (isBoardRequest(method, path, req.headers)) {
+        send(res, await boardReply(path), extra());
+        return;
+      }
       if (!(method === 'GET' && path === '/health')) checkToken(bearerToken(req.headers), guard);
       const match = router.match(method, path);
       if (!match) throw new ApiError(404, 'NOT_FOUND', `No route for ${method} ${path}`);
