@@ -16,6 +16,8 @@ const PRIORITY_RANK = { high: 0, medium: 1, low: 2 };
 const SESSION_RANK = { needs_input: 0, stale: 1, spawning: 2, working: 2, running: 2, idle: 3 };
 const TOKEN_KEY = 'maestro.token';
 const RETRY_MAX_MS = 3000;
+/** Cards drawn per column until "Show all": a column of thousands stays quick to draw. */
+const COLUMN_LIMIT = 100;
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY) ?? '',
@@ -32,6 +34,8 @@ const state = {
   /** Messages that arrive while a reload is under way, applied after it. */
   queued: null,
   openTaskId: null,
+  /** Columns the user asked to see in full. */
+  expanded: new Set(),
   renderPending: false,
 };
 
@@ -287,6 +291,7 @@ $('project').addEventListener('change', () => {
   history.replaceState(null, '', `#${encodeURIComponent(state.projectId)}`);
   state.tasks.clear();
   state.sessions.clear();
+  state.expanded.clear();
   closeDetails();
   render();
   void reloadAll();
@@ -347,9 +352,12 @@ function renderBoard() {
   const tasks = [...state.tasks.values()];
   $('board').replaceChildren(...STATUSES.map(({ value, words: name }) => {
     const cards = tasks.filter((t) => statusOf(t) === value).sort(columnOrder(value));
+    const shown = state.expanded.has(value) ? cards : cards.slice(0, COLUMN_LIMIT);
+    const showAll = () => { state.expanded.add(value); render(); };
     return el('section', { class: `column status-${value}`, 'aria-label': `${name} (${cards.length})` },
       el('h2', { class: 'column-head' }, el('span', {}, name), el('span', { class: 'count', 'aria-hidden': 'true' }, String(cards.length))),
-      cards.length ? el('div', { class: 'cards' }, cards.map(card)) : el('p', { class: 'placeholder' }, 'Nothing here'));
+      cards.length ? el('div', { class: 'cards' }, shown.map(card)) : el('p', { class: 'placeholder' }, 'Nothing here'),
+      shown.length < cards.length ? el('button', { type: 'button', class: 'show-all', onclick: showAll }, `Show all ${cards.length}`) : null);
   }));
 }
 

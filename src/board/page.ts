@@ -37,6 +37,7 @@ export const PAGE_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-cache',
 };
 
+/** Read once, at the first request for each: start-up does not wait for them. */
 const cache = new Map<string, Promise<Buffer>>();
 
 function load(file: string): Promise<Buffer> {
@@ -44,7 +45,6 @@ function load(file: string): Promise<Buffer> {
   if (!bytes) {
     bytes = readFile(new URL(file, import.meta.url));
     cache.set(file, bytes);
-    bytes.catch(() => cache.delete(file));
   }
   return bytes;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { type Browser, chromium, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import { CONTENT_SECURITY_POLICY } from '../../src/board/page.ts';
 import {
   type Api, assertError, client, ROOT, sleep, startProcess, startTestServer, tempDir, type TestServer, waitFor,
@@ -377,6 +377,92 @@ describe('the board in Chromium', () => {
     await countIs(page.getByLabel('Project', { exact: true }).locator('option', { hasText: 'Yet another project' }), 1, 2000);
     await stillMarked(page);
     await board.close();
+  });
+});
+
+describe('the board resuming a WebSocket (SPEC §12, the server side played by the test)', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer(); });
+  after(() => server.cleanup());
+
+  it('reconnects with since/serverId; a hello with `replayed` keeps the state, one with `resync` reloads it', async () => {
+    const api = client(server.url);
+    const project = (await api.post('/api/projects', { name: 'Replay' })).body;
+    const task = (await api.post('/api/tasks', { projectId: project.id, title: 'As the server has it' })).body;
+    const sockets: { url: string; route: WebSocketRoute }[] = [];
+    const fromServer: any[] = [];
+    let taskLoads = 0;
+    const board = await openBoard(server.url, WIDE, async (page) => {
+      page.on('request', (r) => { if (new URL(r.url()).pathname === '/api/tasks') taskLoads++; });
+      await page.routeWebSocket(/.*/, (route) => {
+        sockets.push({ url: route.url(), route });
+        if (sockets.length > 1) return; // later connections are answered by the test
+        const upstream = route.connectToServer();
+        upstream.onMessage((m) => { fromServer.push(JSON.parse(String(m))); route.send(m); });
+      });
+    });
+    const { page } = board;
+    await connected(page);
+    await countIs(card(page, 'As the server has it'), 1);
+    const serverId = fromServer[0].data.serverId;
+    await api.patch(`/api/tasks/${task.id}`, { priority: 'high' });
+    await waitFor(() => fromServer.some((m) => m.type === 'task:updated'));
+    const lastSeq = fromServer.at(-1).seq;
+    await waitFor(async () => /\bhigh\b/.test(await card(page, 'As the server has it').innerText()), 2000);
+    assert.equal(new URL(sockets[0].url).search, '', 'a first connection has nothing to resume');
+
+    const loadsBefore = taskLoads;
+    sockets[0].route.close();
+    await waitFor(() => sockets.length === 2);
+    const resume = new URL(sockets[1].url).searchParams;
+    assert.equal(resume.get('since'), String(lastSeq));
+    assert.equal(resume.get('serverId'), serverId);
+    const current = (await api.get(`/api/tasks/${task.id}`)).body;
+    const missed = { ...current, title: 'Renamed while away', version: current.version + 1 };
+    sockets[1].route.send(JSON.stringify({ type: 'hello', data: { serverId, seq: lastSeq + 1, replayed: 1 } }));
+    sockets[1].route.send(JSON.stringify({ type: 'task:updated', event: 'task:updated', data: missed, seq: lastSeq + 1, timestamp: Date.now() }));
+    await connected(page);
+    await countIs(card(page, 'Renamed while away'), 1, 2000);
+    assert.equal(taskLoads, loadsBefore, 'a replay is applied without reloading over HTTP');
+
+    sockets[1].route.close();
+    await waitFor(() => sockets.length === 3);
+    assert.equal(new URL(sockets[2].url).searchParams.get('since'), String(lastSeq + 1));
+    sockets[2].route.send(JSON.stringify({ type: 'hello', data: { serverId, seq: lastSeq + 1, resync: true } }));
+    await countIs(card(page, 'As the server has it'), 1, 2000);
+    assert.equal(taskLoads, loadsBefore + 1, 'a resync reloads the state over HTTP');
+    await countIs(card(page, 'Renamed while away'), 0);
+    await board.close();
+  });
+});
+
+describe('the board opened through an allowed host name (ALLOWED_HOSTS)', () => {
+  it('works from its own origin: the page\'s writes and WebSocket carry that Origin', async () => {
+    const server = await startTestServer({ ALLOWED_HOSTS: 'board.test', MAESTRO_TOKEN: 'lan-token' });
+    const lan = await chromium.launch({ executablePath: CHROMIUM, args: ['--host-resolver-rules=MAP board.test 127.0.0.1'] });
+    try {
+      const api = client(server.url, { headers: { authorization: 'Bearer lan-token' } });
+      const project = (await api.post('/api/projects', { name: 'On the LAN' })).body;
+      const context = await lan.newContext();
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      await page.goto(`http://board.test:${server.port}/`);
+      await page.getByLabel('Token').fill('lan-token');
+      await page.getByLabel('Token').press('Enter');
+      await connected(page);
+      await page.getByPlaceholder('Title').fill('Made from the LAN');
+      await page.getByRole('button', { name: 'Add task' }).click();
+      await countIs(card(page, 'Made from the LAN'), 1);
+      const tasks = (await api.get(`/api/tasks?projectId=${project.id}`)).body;
+      assert.deepEqual(tasks.map((t: any) => t.title), ['Made from the LAN']);
+      assert.deepEqual(errors.filter((e) => !/status of 401/.test(e)), []);
+      const foreign = await api.get('/api/projects', undefined, { headers: { host: `board.test:${server.port}`, origin: `http://board.test:${server.port + 1}` } });
+      assertError(foreign, 403, 'FORBIDDEN');
+    } finally {
+      await lan.close();
+      await server.cleanup();
+    }
   });
 });
 
