@@ -29,6 +29,7 @@ const state = {
   seq: null,
   socket: null,
   retryMs: 0,
+  retryTimer: undefined,
   /** Bumped by each reload; an answer for an older one is dropped. */
   generation: 0,
   /** Messages that arrive while a reload is under way, applied after it. */
@@ -90,12 +91,14 @@ async function api(method, path, body) {
 // ---- Token ----------------------------------------------------------------
 
 function askForToken(error) {
+  clearTimeout(state.retryTimer);
   state.token = '';
   sessionStorage.removeItem(TOKEN_KEY);
   closeSocket();
-  setConnection('offline');
+  setConnection('disconnected');
   $('app').hidden = true;
   $('empty').hidden = true;
+  $('picker').hidden = true;
   $('token-form').hidden = false;
   $('token-error').hidden = !error;
   $('token-error').textContent = error;
@@ -115,7 +118,7 @@ $('token-form').addEventListener('submit', (event) => {
 // ---- Live updates ---------------------------------------------------------
 
 function setConnection(kind) {
-  const text = { connected: 'Connected', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Offline' }[kind];
+  const text = { connected: 'Connected', connecting: 'Connecting…', reconnecting: 'Reconnecting…', disconnected: 'Disconnected' }[kind];
   const node = $('connection');
   node.textContent = text;
   node.dataset.state = kind;
@@ -158,7 +161,8 @@ function connect() {
 
 function retryLater() {
   state.retryMs = Math.min(RETRY_MAX_MS, Math.max(200, state.retryMs * 2));
-  setTimeout(() => void reconnect(), state.retryMs);
+  clearTimeout(state.retryTimer);
+  state.retryTimer = setTimeout(() => void reconnect(), state.retryMs);
 }
 
 /** Asks over HTTP first: it tells a server still down from one that now wants a (new) token. */
@@ -321,6 +325,7 @@ function render() {
   const hasProjects = state.projects.size > 0;
   $('app').hidden = !hasProjects;
   $('empty').hidden = hasProjects;
+  $('picker').hidden = !hasProjects;
   renderProjects();
   const focused = document.activeElement?.dataset?.key;
   renderBoard();

@@ -4,7 +4,7 @@
  * checked against the server over HTTP.
  */
 import assert from 'node:assert/strict';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
@@ -287,7 +287,8 @@ describe('the board in Chromium', () => {
       assert.ok((await stat(screenshot)).size > 10_000);
       if (process.env.UPDATE_BOARD_SCREENSHOT && name === 'wide') {
         await mkdir(join(ROOT, 'docs'), { recursive: true });
-        await page.screenshot({ path: join(ROOT, 'docs', 'board.png') });
+        const bottom = await page.evaluate(() => Math.ceil(document.querySelector('main')!.getBoundingClientRect().bottom));
+        await page.screenshot({ path: join(ROOT, 'docs', 'board.png'), clip: { x: 0, y: 0, width: viewport.width, height: Math.min(viewport.height, bottom) } });
       }
       if (name === 'narrow') {
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
@@ -473,6 +474,8 @@ describe('the board across a server restart (real bin/maestro-server from dist/)
     let first = await start('0');
     const port = new URL(first.url).port;
     const firstApi = client(first.url);
+    const served = await firstApi.get('/board/board.js');
+    assert.equal(served.text, await readFile(join(ROOT, 'src', 'board', 'board.js'), 'utf8'), 'dist/ serves the files of src/board');
     const project = (await firstApi.post('/api/projects', { name: 'Restart' })).body;
     const kept = (await firstApi.post('/api/tasks', { projectId: project.id, title: 'Survives the restart' })).body;
 
