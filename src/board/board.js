@@ -35,6 +35,8 @@ const state = {
   /** Messages that arrive while a reload is under way, applied after it. */
   queued: null,
   openTaskId: null,
+  /** Bumped whenever a session changes: cards show session names and colours. */
+  sessionsVersion: 0,
   /** Columns the user asked to see in full. */
   expanded: new Set(),
   renderPending: false,
@@ -211,6 +213,7 @@ function applyEvent(message) {
   } else {
     return; // link and subtask events are followed by the *:updated of each entity
   }
+  if (kind === 'session') state.sessionsVersion++;
   scheduleRender();
 }
 
@@ -237,6 +240,7 @@ async function reloadAll() {
     state.projects = new Map(projects.map((p) => [p.id, p]));
     state.tasks = new Map(tasks.map((t) => [t.id, t]));
     state.sessions = new Map(sessions.map((s) => [s.id, s]));
+    state.sessionsVersion++;
   } catch (err) {
     if (generation !== state.generation) return;
     if (!(err instanceof Unauthorized)) notify(`Could not load the board: ${err.message}`);
@@ -295,6 +299,7 @@ $('project').addEventListener('change', () => {
   history.replaceState(null, '', `#${encodeURIComponent(state.projectId)}`);
   state.tasks.clear();
   state.sessions.clear();
+  state.sessionsVersion++;
   state.expanded.clear();
   closeDetails();
   render();
@@ -361,7 +366,7 @@ function renderBoard() {
     const showAll = () => { state.expanded.add(value); render(); };
     return el('section', { class: `column status-${value}`, 'aria-label': `${name} (${cards.length})` },
       el('h2', { class: 'column-head' }, el('span', {}, name), el('span', { class: 'count', 'aria-hidden': 'true' }, String(cards.length))),
-      cards.length ? el('div', { class: 'cards' }, shown.map(card)) : el('p', { class: 'placeholder' }, 'Nothing here'),
+      cards.length ? el('div', { class: 'cards' }, shown.map(cachedCard)) : el('p', { class: 'placeholder' }, 'Nothing here'),
       shown.length < cards.length ? el('button', { type: 'button', class: 'show-all', onclick: showAll }, `Show all ${cards.length}`) : null);
   }));
 }
@@ -381,6 +386,16 @@ function progress(task) {
   const fill = el('span', { class: 'fill' });
   fill.style.width = `${Math.round((done / total) * 100)}%`; // through CSSOM: the CSP refuses style attributes
   return el('span', { class: 'progress', title: `${done} of ${total} subtasks done` }, el('span', { class: 'bar' }, fill), `${done}/${total}`);
+}
+
+/** A task object is replaced, never changed, on every update: its card can be reused until it or a session changes. */
+const cardNodes = new WeakMap();
+function cachedCard(task) {
+  const hit = cardNodes.get(task);
+  if (hit?.sessionsVersion === state.sessionsVersion) return hit.node;
+  const node = card(task);
+  cardNodes.set(task, { sessionsVersion: state.sessionsVersion, node });
+  return node;
 }
 
 function card(task) {
