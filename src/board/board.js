@@ -16,6 +16,12 @@ const PRIORITY_RANK = { high: 0, medium: 1, low: 2 };
 const SESSION_RANK = { needs_input: 0, stale: 1, spawning: 2, working: 2, running: 2, idle: 3 };
 const TOKEN_KEY = 'maestro.token';
 const RETRY_MAX_MS = 3000;
+/**
+ * The page pings this often, and gives up a connection that has sent nothing since
+ * the previous ping: a sleeping laptop or a dropped network can leave a socket that
+ * never reports its own death. (A test may set it lower.)
+ */
+const QUIET_MS = globalThis.MAESTRO_BOARD_QUIET_MS ?? 20000;
 /** Cards drawn per column until "Show all": a column of thousands stays quick to draw. */
 const COLUMN_LIMIT = 100;
 
@@ -143,8 +149,10 @@ function connect() {
   const query = params.toString();
   const socket = new WebSocket(`${scheme}//${location.host}/${query ? `?${query}` : ''}`);
   state.socket = socket;
+  const watch = watchSilence(socket);
   socket.addEventListener('message', (event) => {
     if (state.socket !== socket) return;
+    watch.heard();
     let message;
     try {
       message = JSON.parse(event.data);
@@ -154,11 +162,31 @@ function connect() {
     onMessage(message);
   });
   socket.addEventListener('close', () => {
-    if (state.socket !== socket) return;
-    state.socket = null;
-    setConnection('reconnecting');
-    retryLater();
+    watch.stop();
+    if (state.socket === socket) dropped();
   });
+}
+
+function dropped() {
+  state.socket = null;
+  setConnection('reconnecting');
+  retryLater();
+}
+
+/** Pings a quiet socket; one that stays quiet after the ping is abandoned and replaced. */
+function watchSilence(socket) {
+  let pinged = false;
+  const timer = setInterval(() => {
+    if (state.socket !== socket) return clearInterval(timer);
+    if (pinged) {
+      clearInterval(timer);
+      socket.close();
+      return dropped();
+    }
+    pinged = true;
+    if (socket.readyState === WebSocket.OPEN) socket.send('{"type":"ping"}');
+  }, QUIET_MS);
+  return { heard: () => { pinged = false; }, stop: () => clearInterval(timer) };
 }
 
 function retryLater() {

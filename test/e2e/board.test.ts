@@ -437,6 +437,58 @@ describe('the board resuming a WebSocket (SPEC §12, the server side played by t
   });
 });
 
+describe('the board from an empty server to a long column', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer(); });
+  after(() => server.cleanup());
+
+  it('says there are no projects, shows the first one live, draws 100 cards a column until "Show all"', async () => {
+    const api = client(server.url);
+    const board = await openBoard(server.url);
+    const { page } = board;
+    await connected(page);
+    await page.getByText('No projects yet.').waitFor();
+    const project = (await api.post('/api/projects', { name: 'First' })).body;
+    await countIs(page.getByLabel('Project', { exact: true }).locator('option', { hasText: 'First' }), 1, 2000);
+    for (let i = 1; i <= 105; i++) await api.post('/api/tasks', { projectId: project.id, title: `Chore ${i}`, priority: 'low' });
+    const todo = column(page, 'To do');
+    await waitFor(async () => (await todo.getAttribute('aria-label')) === 'To do (105)', 5000);
+    await countIs(todo.getByRole('article'), 100);
+    assert.equal(await todo.getByText('Chore 101', { exact: true }).count(), 0, 'the oldest wait behind "Show all"');
+    await todo.getByRole('button', { name: 'Show all 105' }).click();
+    await countIs(todo.getByRole('article'), 105);
+    await board.close();
+  });
+});
+
+describe('the board watching a silent WebSocket', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer(); });
+  after(() => server.cleanup());
+
+  it('pings; a connection that stays silent is replaced, one that answers is kept', async () => {
+    const sockets: WebSocketRoute[] = [];
+    const pings: string[] = [];
+    const board = await openBoard(server.url, WIDE, async (page) => {
+      await page.addInitScript(() => { (window as any).MAESTRO_BOARD_QUIET_MS = 250; });
+      await page.routeWebSocket(/.*/, (route) => {
+        sockets.push(route);
+        if (sockets.length > 1) return void route.connectToServer();
+        route.onMessage((m) => pings.push(String(m)));
+        route.send(JSON.stringify({ type: 'hello', data: { serverId: 'a-server-that-went-quiet', seq: 0 } }));
+      });
+    });
+    const { page } = board;
+    await waitFor(() => sockets.length === 2, 5000);
+    assert.ok(pings.length >= 1 && pings.every((m) => m === '{"type":"ping"}'), `pings sent: ${pings}`);
+    await connected(page);
+    await sleep(1500);
+    assert.equal(sockets.length, 2, 'a connection that answers its pings is kept');
+    assert.match(await connection(page).innerText(), /^Connected$/);
+    await board.close();
+  });
+});
+
 describe('the board opened through an allowed host name (ALLOWED_HOSTS)', () => {
   it('works from its own origin: the page\'s writes and WebSocket carry that Origin', async () => {
     const server = await startTestServer({ ALLOWED_HOSTS: 'board.test', MAESTRO_TOKEN: 'lan-token' });
