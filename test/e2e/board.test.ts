@@ -272,8 +272,8 @@ describe('the board in Chromium', () => {
       const entry = (name: string) => sessions.getByRole('listitem').filter({ hasText: name });
       await countIs(sessions.getByRole('listitem'), 3);
       assert.match(await entry('worker-1').innerText(), /running/);
-      assert.match(await entry('reviewer').innerText(), /needs input/i);
-      assert.match(await entry('scout').innerText(), /stale/i);
+      assert.match(await entry('reviewer').innerText(), /needs input/);
+      assert.match(await entry('scout').innerText(), /stale/);
       const look = (l: Locator) => l.evaluate((node) => {
         const s = getComputedStyle(node);
         return `${s.backgroundColor} ${s.borderStyle} ${s.borderLeftColor}`;
