@@ -33,6 +33,8 @@ const state = {
   projectId: decodeURIComponent(location.hash.slice(1)) || null,
   serverId: null,
   seq: null,
+  /** Whether the current connection asked to resume (sent `since`). */
+  resuming: false,
   socket: null,
   retryMs: 0,
   retryTimer: undefined,
@@ -144,6 +146,7 @@ function connect() {
     params.set('since', String(state.seq));
     params.set('serverId', state.serverId);
   }
+  state.resuming = params.has('since');
   if (state.token) params.set('token', state.token);
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const query = params.toString();
@@ -215,13 +218,15 @@ function onMessage(message) {
 }
 
 /**
- * A hello that says `replayed` continues where we were; any other (a `resync`,
- * a new server, or a server that does not replay) means the state is reloaded.
+ * A hello that says `replayed` to the resume we asked for continues where we were; any
+ * other (a first connection, a `resync`, another server, a server that does not replay)
+ * means the state is reloaded.
  */
 function onHello(hello) {
   setConnection('connected');
   state.retryMs = 0;
-  if (typeof hello.replayed === 'number' && !hello.resync) return;
+  const resumed = state.resuming && typeof hello.replayed === 'number' && !hello.resync && hello.serverId === state.serverId;
+  if (resumed) return;
   state.serverId = hello.serverId ?? null;
   state.seq = typeof hello.seq === 'number' ? hello.seq : null;
   void reloadAll();

@@ -437,6 +437,27 @@ describe('the board resuming a WebSocket (SPEC §12, the server side played by t
   });
 });
 
+describe('the board on a first connection', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer(); });
+  after(() => server.cleanup());
+
+  it('loads the state even if the first hello claims a replay, since it asked for none', async () => {
+    const api = client(server.url);
+    const project = (await api.post('/api/projects', { name: 'Fresh' })).body;
+    await api.post('/api/tasks', { projectId: project.id, title: 'Loaded over HTTP' });
+    const urls: string[] = [];
+    const board = await openBoard(server.url, WIDE, (page) => page.routeWebSocket(/.*/, (route) => {
+      urls.push(route.url());
+      route.send(JSON.stringify({ type: 'hello', data: { serverId: 'some-server', seq: 7, replayed: 0 } }));
+    }));
+    await connected(board.page);
+    await countIs(card(board.page, 'Loaded over HTTP'), 1);
+    assert.equal(new URL(urls[0]).search, '');
+    await board.close();
+  });
+});
+
 describe('the board from an empty server to a long column', () => {
   let server: TestServer;
   before(async () => { server = await startTestServer(); });
