@@ -6,6 +6,7 @@ import type { RouteEntry } from '../api/routes.ts';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { readJsonBody } from './body.ts';
+import { boardReply, isBoardRequest } from '../board/page.ts';
 import { FEED_PATH } from '../events/feed.ts';
 import { bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, PREFLIGHT_HEADERS } from './guard.ts';
 import { errorReply, send } from './respond.ts';
@@ -44,6 +45,10 @@ export function createHandler(p: Pipeline) {
         return;
       }
       const { path, query } = splitUrl(req.url ?? '/');
+      if (isBoardRequest(method, path, req.headers)) {
+        send(res, await boardReply(path), extra());
+        return;
+      }
       // The feed, like an upgrade, may carry the token as `?token=`: an EventSource cannot set headers.
       const queryToken = path === FEED_PATH ? query.get('token') ?? undefined : undefined;
       if (!(method === 'GET' && path === '/health')) checkToken(bearerToken(req.headers) ?? queryToken, p.guard);
