@@ -30,8 +30,8 @@ function onSignals(server: MaestroServer) {
       process.exit(0);
     }, (err: Error) => fail(`shutdown failed: ${err.message}`));
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // SIGHUP: the terminal closed. Its default would exit without the final flush.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
 }
 
 export async function main(argv = process.argv.slice(2), env = process.env): Promise<void> {

@@ -18,6 +18,7 @@ export interface Config {
   wsPingMs: number;
   wsMaxBufferBytes: number;
   maxPendingWrites: number;
+  maxConnections: number;
   logLevel: LogLevel;
 }
 
@@ -84,6 +85,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     wsPingMs: intFrom(all, 'WS_PING_MS', 30_000, 10),
     wsMaxBufferBytes: intFrom(all, 'WS_MAX_BUFFER_BYTES', 8 * 1024 * 1024, 1024),
     maxPendingWrites: intFrom(all, 'MAX_PENDING_WRITES', 2000, 1),
+    maxConnections: intFrom(all, 'MAX_CONNECTIONS', 1000, 1),
     logLevel: logLevelFrom(all),
   };
 }

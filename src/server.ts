@@ -8,6 +8,10 @@ import { ApiError } from './errors.ts';
 import { Hub } from './events/hub.ts';
 import { readJsonBody } from './http/body.ts';
 import {
+  HEADERS_TIMEOUT_MS, inOrderPerConnection, isWebSocketUpgrade, replayAsPlainRequest, REQUEST_TIMEOUT_MS,
+} from './http/connection.ts';
+import { WriteGate } from './http/write-gate.ts';
+import {
   bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, guardOptions, PREFLIGHT_HEADERS,
 } from './http/guard.ts';
 import { errorReply, send } from './http/respond.ts';
@@ -41,7 +45,13 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Shutdown leaves this much of the 5 s budget for closing sockets and exiting. */
 const FLUSH_BUDGET_MS = 3500;
 
-function splitUrl(url: string): { path: string; query: URLSearchParams } {
+/** Origin-form `/a?b` or absolute-form `http://host/a?b` (RFC 9112 §3.2.2): its path, query and host, if any. */
+export function splitUrl(url: string): { path: string; query: URLSearchParams; host?: string } {
+  const absolute = /^https?:\/\/([^/?#]*)(.*)$/i.exec(url);
+  if (absolute) {
+    const rest = absolute[2].startsWith('/') ? absolute[2] : `/${absolute[2]}`;
+    return { ...splitUrl(rest), host: absolute[1] };
+  }
   const q = url.indexOf('?');
   return q === -1 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
@@ -114,14 +124,15 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     let origin: string | undefined;
     const extra = (): Record<string, string> => ({ ...corsHeaders(origin), ...(stopping ? { Connection: 'close' } : {}) });
     try {
+      const { path, query, host } = splitUrl(req.url ?? '/');
       checkHost(req.headers, guard);
+      if (host !== undefined) checkHost({ host }, guard);
       origin = checkOrigin(req.headers, guard);
       const method = req.method ?? 'GET';
       if (method === 'OPTIONS') {
         res.writeHead(204, { ...extra(), ...PREFLIGHT_HEADERS }).end();
         return;
       }
-      const { path, query } = splitUrl(req.url ?? '/');
       if (!(method === 'GET' && path === '/health')) checkToken(bearerToken(req.headers), guard);
       const match = router.match(method, path);
       if (!match) throw new ApiError(404, 'NOT_FOUND', `No route for ${method} ${path}`);
@@ -130,21 +141,35 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
         throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`, { allow: match.allow }, { Allow: allow });
       }
       const body = match.handler.body ? await readJsonBody(req, config.bodyLimitBytes) : undefined;
-      if (WRITE_METHODS.has(method)) await writer.waitForRoom();
       const ifMatch = req.headers['if-match'];
-      const reply = await match.handler.handler({ req, params: match.params, query, body, ifMatch, services });
+      const run = () => match.handler.handler({ req, params: match.params, query, body, ifMatch, services });
+      const reply = WRITE_METHODS.has(method) ? await writes.run(run) : await run();
       send(res, reply, extra());
     } catch (err) {
       send(res, errorReply(err, logger), extra());
     }
   }
 
-  const server = createServer((req, res) => void handle(req, res));
+  const writes = new WriteGate(writer);
+  const server = createServer({
+    // Timeouts are checked this often (Node's default, 30 s, would triple the header limit).
+    connectionsCheckingInterval: 1000,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+  }, inOrderPerConnection(handle));
+  server.maxConnections = config.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    refuseUpgrade(socket, new ApiError(400, 'BAD_REQUEST', 'Malformed HTTP request'), logger);
+    const refusal = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError(408, 'REQUEST_TIMEOUT', `A request must arrive within ${REQUEST_TIMEOUT_MS / 1000} s, its headers within ${HEADERS_TIMEOUT_MS / 1000} s`)
+      : new ApiError(400, 'BAD_REQUEST', 'Malformed HTTP request');
+    refuseUpgrade(socket, refusal, logger);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!isWebSocketUpgrade(req)) {
+      replayAsPlainRequest(server, req, socket, head);
+      return;
+    }
     socket.on('error', () => socket.destroy());
     try {
       if (stopping) throw new ApiError(503, 'BUSY', 'Server is shutting down');
@@ -160,9 +185,12 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
 
   async function stop(): Promise<{ unsaved: string[] }> {
     stopping = true;
+    writes.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await hub.close();
+    // Changes already past the gate are answered with success: they must be in the flush.
+    await writes.drained();
     const unsaved = await writer.close(Date.now() + FLUSH_BUDGET_MS);
     server.closeIdleConnections();
     const forced = setTimeout(() => server.closeAllConnections(), 500);
