@@ -8,6 +8,7 @@ import { CORRUPT_FOLDER, FOLDERS, TMP_MARKER } from './paths.ts';
 import { isCurrentProject, isCurrentSession, isCurrentTask } from './fast-check.ts';
 import { ProjectFile, SessionFile, TaskFile } from './schemas.ts';
 import { readFiles } from './read-files.ts';
+import { breakDependencyCycles, breakParentLoops } from './repair-graph.ts';
 
 export interface LoadedData {
   projects: Project[];
@@ -93,6 +94,11 @@ export async function loadData(dataDir: string, logger: Logger, workerThreshold?
   for (const { ref, problem } of bad) data.quarantined.push(await quarantine(dataDir, ref, problem, logger));
   data.repaired = repairLinks(data.tasks, data.sessions);
   for (const change of data.repaired) logger.warn(`repaired links of ${change.kind} ${change.id}`);
+  const graphRepairs = [...breakParentLoops(data.tasks), ...breakDependencyCycles(data.tasks)];
+  for (const { task, message } of graphRepairs) {
+    logger.warn(`repaired ${message}`);
+    if (!data.repaired.some((c) => c.entity === task)) data.repaired.push({ kind: 'task', id: task.id, projectId: task.projectId, entity: task });
+  }
   return data;
 }
 
