@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config.ts';
+import { DataFolderError } from './persistence/load.ts';
 import { LockError } from './persistence/lock.ts';
 import { type MaestroServer, StartError, startServer } from './server.ts';
 
@@ -12,7 +13,7 @@ function fail(message: string): never {
 
 /** Known start-up failures get one line; anything else is a bug and shows its stack. */
 function startFailure(err: unknown): never {
-  if (err instanceof ConfigError || err instanceof StartError || err instanceof LockError) fail(err.message);
+  if (err instanceof ConfigError || err instanceof StartError || err instanceof LockError || err instanceof DataFolderError) fail(err.message);
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR' || code === 'ENOSPC') fail((err as Error).message);
   throw err;

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Services } from './api/context.ts';
@@ -17,7 +16,7 @@ import {
 import { errorReply, send } from './http/respond.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { FileSystem } from './persistence/fs.ts';
-import { loadData } from './persistence/load.ts';
+import { ensureFolder, loadData } from './persistence/load.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
 import { SkillsLibrary } from './skills/library.ts';
@@ -77,7 +76,7 @@ function listen(server: Server, config: Config): Promise<number> {
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<MaestroServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  await mkdir(config.dataDir, { recursive: true });
+  await ensureFolder(config.dataDir);
   const releaseLock = await acquireLock(config.dataDir);
   try {
     return await startLocked(config, logger, releaseLock, options.fs);

@@ -143,11 +143,24 @@ export class DiskWriter {
       return folder;
     }
     if (!this.knownFolders.has(folder)) {
-      await this.fs.mkdir(folder, { recursive: true });
+      const made = await this.fs.mkdir(folder, { recursive: true });
+      if (made !== undefined) await this.syncNewFolders(made, folder);
       this.knownFolders.add(folder);
     }
     await writeFileAtomic(this.fs, path, JSON.stringify(change.entity, null, 2));
     return folder;
+  }
+
+  /**
+   * A new folder's entry lives in its parent: without an fsync of the parent, a power
+   * loss can take the folder and every file in it. `made` is the first folder mkdir
+   * created; every parent from there down to `folder`'s is fsynced.
+   */
+  private async syncNewFolders(made: string, folder: string) {
+    const parents = [];
+    for (let dir = folder; dir !== made && dir !== dirname(dir); dir = dirname(dir)) parents.push(dirname(dir));
+    parents.push(dirname(made));
+    for (const dir of new Set(parents)) await syncFolder(this.fs, dir);
   }
 
   /** Logs failures and keeps the health reason until a flush succeeds in full. */

@@ -57,8 +57,11 @@ describe('DiskWriter (SPEC §7)', () => {
     assert.equal(w.pending, 0);
     assert.equal((await readProject('proj_a')).name, 'name 9');
     assert.match(await readFile(join(dir, 'projects', 'proj_a.json'), 'utf8'), /^\{\n {2}"id": "proj_a",/);
-    // one open for the temp file, one for the folder fsync
-    assert.equal(state.opens, 2);
+    // the temp file, the new folder's parent (projects/ was made just now), the folder fsync
+    assert.equal(state.opens, 3);
+    w.mark(project('proj_a', 'again'));
+    await w.flush();
+    assert.equal(state.opens, 5, 'a known folder: the temp file and the folder fsync only');
   });
 
   it('writes after the debounce window without being asked', async () => {
