@@ -1,4 +1,5 @@
 import type { Entity, EntityKind, Project, Session, StoreEvent, Task } from '../types.ts';
+import { ListCache } from './list-cache.ts';
 
 /** What persistence hears: an entity was written (`entity`) or removed (`entity` null). */
 export interface EntityChange {
@@ -10,9 +11,6 @@ export interface EntityChange {
 }
 
 type Listener<T> = (value: T) => void;
-
-/** Distinct list filters cached at once; past this the cache starts again. */
-const MAX_CACHED_LISTS = 64;
 
 const jsonCache = new WeakMap<object, string>();
 
@@ -55,25 +53,13 @@ export class Store {
   readonly sessionsByProject = new Map<string, Set<string>>();
   /** Grows on every task or session change; list caches compare against it. */
   generation = 0;
-  private readonly lists = new Map<string, Buffer>();
-  private listsGeneration = 0;
+  private readonly lists = new ListCache();
   private readonly eventListeners: Listener<StoreEvent>[] = [];
   private readonly changeListeners: Listener<EntityChange>[] = [];
 
-  /** A serialised list, built once per store generation and filter. */
+  /** A serialised list, built once per store generation and (normalised) filter. */
   cachedList(key: string, build: () => string): Buffer {
-    if (this.listsGeneration !== this.generation) {
-      this.lists.clear();
-      this.listsGeneration = this.generation;
-    }
-    let bytes = this.lists.get(key);
-    if (bytes === undefined) {
-      // A bound on memory: odd filters (repeated statuses, unknown ids) are endless.
-      if (this.lists.size >= MAX_CACHED_LISTS) this.lists.clear();
-      bytes = Buffer.from(build());
-      this.lists.set(key, bytes);
-    }
-    return bytes;
+    return this.lists.get(this.generation, key, build);
   }
 
   onEvent(fn: Listener<StoreEvent>) { this.eventListeners.push(fn); }
