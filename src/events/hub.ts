@@ -15,7 +15,6 @@ const NO_CLIENTS: ReadonlySet<WebSocket> = new Set();
 
 /** An incoming message over this closes the connection with 1009. */
 export const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
-const PONG = Buffer.from('{"type":"pong"}');
 
 /** One unmasked, final text frame (RFC 6455 §5.2): the header and the payload in one buffer. */
 export function textFrame(payload: Buffer): Buffer {
@@ -35,6 +34,8 @@ export function textFrame(payload: Buffer): Buffer {
   payload.copy(frame, headerLength);
   return frame;
 }
+
+const PONG_FRAME = textFrame(Buffer.from('{"type":"pong"}'));
 
 export interface HubOptions {
   pingMs: number;
@@ -94,7 +95,7 @@ export class Hub {
       } catch {
         return;
       }
-      if ((message as { type?: unknown } | null)?.type === 'ping') ws.send(PONG, { binary: false });
+      if ((message as { type?: unknown } | null)?.type === 'ping') this.sendFrame(ws, PONG_FRAME);
     });
     ws.send(JSON.stringify({ type: 'hello', data: { serverId: this.serverId, seq: this.seq } }));
   }
@@ -107,15 +108,22 @@ export class Hub {
     // per-client framing. Safe beside ws's own writes because its sender only
     // queues for compression or Blobs, and this server uses neither.
     const frame = textFrame(Buffer.from(text));
-    for (const ws of this.clients) {
-      if (ws.readyState !== ws.OPEN) continue;
-      if (ws.bufferedAmount > this.options.maxBufferBytes) {
-        this.options.logger.warn('closing a websocket client that does not keep up (1013)');
-        ws.close(1013, 'client too slow');
-        continue;
-      }
-      this.sockets.get(ws)!.write(frame);
+    for (const ws of this.clients) this.sendFrame(ws, frame);
+  }
+
+  /**
+   * Every frame a client is sent (events and pongs alike) counts toward its
+   * buffer bound: a client past it is closed with 1013 instead of being written
+   * to, however it makes the server write (one frame can pass the bound).
+   */
+  private sendFrame(ws: WebSocket, frame: Buffer) {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > this.options.maxBufferBytes) {
+      this.options.logger.warn('closing a websocket client that does not keep up (1013)');
+      ws.close(1013, 'client too slow');
+      return;
     }
+    this.sockets.get(ws)!.write(frame);
   }
 
   private pingAll() {
