@@ -19,13 +19,26 @@ function startFailure(err: unknown): never {
   throw err;
 }
 
+/**
+ * Exit 1 now. Node's exit joins libuv's threads, so with a thread stuck in file
+ * I/O (a hung network mount) it would never return: then the process kills itself.
+ */
+function forcedExit(server: MaestroServer): never {
+  process.stderr.write(`maestro-server: shutdown took longer than ${FORCED_EXIT_MS / 1000} s: exiting\n`);
+  if (server.ioStuck()) {
+    process.stderr.write('maestro-server: file I/O is stuck; killing the process instead of waiting for it\n');
+    process.kill(process.pid, 'SIGKILL');
+  }
+  process.exit(1);
+}
+
 function onSignals(server: MaestroServer) {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) fail(`second ${signal} during shutdown: exiting now`);
     stopping = true;
     process.stderr.write(`maestro-server: ${signal} received, saving and shutting down\n`);
-    setTimeout(() => fail(`shutdown took longer than ${FORCED_EXIT_MS / 1000} s: exiting`), FORCED_EXIT_MS).unref();
+    setTimeout(() => forcedExit(server), FORCED_EXIT_MS).unref();
     server.stop().then(({ unsaved }) => {
       if (unsaved.length > 0) fail(`could not save ${unsaved.length} change(s): ${unsaved.join(', ')}`);
       process.exit(0);

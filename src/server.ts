@@ -38,6 +38,8 @@ export interface MaestroServer {
   readonly writer: DiskWriter;
   /** Graceful stop; `unsaved` lists the files that could not be written in time. */
   stop(): Promise<{ unsaved: string[] }>;
+  /** File I/O is stuck in a thread (a hung mount): exiting normally would wait for it. */
+  ioStuck(): boolean;
 }
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -103,9 +105,9 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const router = buildRouter();
   let port = config.port;
   let stopping = false;
+  const skills = new SkillsLibrary(config.skillsDir, logger);
   const services: Services = {
-    store, config, logger,
-    skills: new SkillsLibrary(config.skillsDir, logger),
+    store, config, logger, skills,
     serverUrl: () => config.serverUrlSet ? config.serverUrl : `http://localhost:${port}`,
     health: () => {
       const reason = writer.failing;
@@ -199,7 +201,8 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     return { unsaved };
   }
 
-  return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, stop };
+  return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, stop,
+    ioStuck: () => writer.stalled || skills.io.stuck };
 }
 
 /** Host and Origin as for any request; the token may also come as `?token=`, since browsers cannot set headers here. */

@@ -164,4 +164,20 @@ describe('DiskWriter (SPEC §7)', () => {
     await w.flush();
     assert.deepEqual(await readdir(join(dir, 'tasks', 'proj_x')), []);
   });
+
+  it('a flush that finishes nothing for stallMs is reported stalled, in health terms, until it moves again', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const fs: FileSystem = { ...realFs, open: (async (...args: Parameters<FileSystem['open']>) => { await gate; return realFs.open(...args); }) as FileSystem['open'] };
+    const w = make({ fs, stallMs: 50 });
+    w.mark(project('proj_stuck'));
+    const flushing = w.flush();
+    await sleep(120);
+    assert.equal(w.stalled, true);
+    assert.match(w.failing ?? '', /^no write has finished for \d+ s: the disk does not answer$/);
+    release();
+    await flushing;
+    assert.equal(w.stalled, false);
+    assert.equal(w.failing, undefined);
+  });
 });
