@@ -78,6 +78,7 @@ describe('§8 skill dependencies at any depth, symlinked skill folders (item 17)
     dirs.push(dir);
     const skills = join(dir, 'skills');
     await skill(skills, 'plain');
+    await skill(skills, 'prompt', { description: 'named like the static route' });
     await skill(join(dir, 'repo'), 'from-repo', { description: 'lives in a repo' });
     await symlink(join(dir, 'repo', 'from-repo'), join(skills, 'linked'));
     await symlink(join(skills, 'loop'), join(skills, 'loop'));
@@ -85,7 +86,10 @@ describe('§8 skill dependencies at any depth, symlinked skill folders (item 17)
     const proc = await startProcess({ DATA_DIR: join(dir, 'data'), SKILLS_DIR: skills });
     const api = client(proc.url);
     const list = await within(3000, 'GET /api/skills', api.get('/api/skills'));
-    assert.deepEqual(list.body.map((s: any) => s.id), ['linked', 'plain']);
+    assert.deepEqual(list.body.map((s: any) => s.id), ['linked', 'plain', 'prompt']);
+    const named = await api.get('/api/skills/%70rompt');
+    assert.equal(named.status, 200, named.text);
+    assert.equal(named.body.description, 'named like the static route', 'a skill named prompt is reachable, percent-encoded');
     const linked = await api.get('/api/skills/linked');
     assert.equal(linked.body.description, 'lives in a repo');
     assert.equal(linked.body.instructions, 'Do from-repo.');
