@@ -13,7 +13,7 @@ export class BoundedIo {
   /** An operation has been running past the timeout: a thread is stuck in it. */
   get stuck(): boolean {
     const now = Date.now();
-    for (const op of this.active) if (now - op.startedAt > this.timeoutMs) return true;
+    for (const op of this.active) if (now - op.startedAt >= this.timeoutMs) return true;
     return false;
   }
 
