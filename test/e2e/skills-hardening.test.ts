@@ -9,7 +9,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { client, sleep, startProcess, tempDir, waitFor } from '../helpers.ts';
+import * as fsp from 'node:fs/promises';
+import type { FileSystem } from '../../src/persistence/fs.ts';
+import { client, sleep, startProcess, startTestServer, tempDir, waitFor } from '../helpers.ts';
 
 const dirs: string[] = [];
 after(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
@@ -53,6 +55,34 @@ describe('§8 skill reads never hold up writes (item 4)', () => {
     } finally {
       proc.child.kill('SIGKILL');
     }
+  });
+});
+
+describe('§9 health reports a writer that makes no progress (item 4)', () => {
+  it('a disk that stops answering makes /health degraded within seconds, and ok again once it answers', async () => {
+    let answer!: () => void;
+    const disk = new Promise<void>((r) => { answer = r; });
+    const fs: FileSystem = {
+      ...fsp,
+      open: (async (path: string, flags?: string, mode?: number) => {
+        if (String(path).includes('.tmp-')) await disk;
+        return fsp.open(path, flags, mode);
+      }) as FileSystem['open'],
+    };
+    const server = await startTestServer({}, { fs });
+    dirs.push(server.dataDir);
+    const api = client(server.url);
+    assert.equal((await api.post('/api/projects', { name: 'stuck' })).status, 201);
+    const degraded = await waitFor(async () => {
+      const health = (await api.get('/health')).body;
+      return health.status === 'degraded' ? health : undefined;
+    }, 9000, 200);
+    assert.match(degraded.reason, /^no write has finished for \d+ s: the disk does not answer$/);
+    assert.equal(server.ioStuck(), true, 'the forced exit would not wait for it');
+    answer();
+    await waitFor(async () => (await api.get('/health')).body.status === 'ok', 3000);
+    assert.equal(server.ioStuck(), false);
+    await server.cleanup();
   });
 });
 
