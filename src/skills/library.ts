@@ -3,7 +3,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import type { Logger } from '../log.ts';
-import { BoundedIo } from './bounded-io.ts';
+import { BoundedIo, IoTimeout } from './bounded-io.ts';
 
 const Manifest = v.object({
   name: v.pipe(v.string(), v.minLength(1)),
@@ -85,20 +85,25 @@ export class SkillsLibrary {
     return skill;
   }
 
-  /** Warns once per state of the folder (its stamp), not once per request. */
+  /** Warns once per state of the folder (its stamp), not once per request; a disk that did not answer is asked again next time. */
   private skip(id: string, folder: string, stamp: string, err: Error): null {
     if (this.cache.get(id)?.stamp !== stamp) this.logger.warn(`skipping skill folder ${folder}: ${err.message}`);
-    this.cache.set(id, { stamp, skill: null });
+    if (err instanceof IoTimeout) this.cache.delete(id);
+    else this.cache.set(id, { stamp, skill: null });
     return null;
   }
 
   /** What changes when the skill's files change. Follows a symbolic link (a loop fails with ELOOP). */
-  private async stampOf(folder: string): Promise<string> {
-    const info = await this.io.run(`stat ${folder}`, () => stat(folder));
-    if (!info.isDirectory()) return 'not a folder';
-    const parts = await Promise.all(['manifest.json', 'skill.md'].map((f) =>
-      this.io.run(`stat ${join(folder, f)}`, () => stat(join(folder, f))).then((s) => `${s.mtimeMs}:${s.size}:${s.mode}`, () => 'none')));
-    return parts.join('|');
+  private stampOf(folder: string): Promise<string> {
+    // One slot, one call at a time: never more threads than the bound.
+    return this.io.run(`stat ${folder}`, async () => {
+      if (!(await stat(folder)).isDirectory()) return 'not a folder';
+      const parts = [];
+      for (const f of ['manifest.json', 'skill.md']) {
+        parts.push(await stat(join(folder, f)).then((s) => `${s.mtimeMs}:${s.size}:${s.mode}`, () => 'none'));
+      }
+      return parts.join('|');
+    });
   }
 
   /**

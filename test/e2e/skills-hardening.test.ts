@@ -92,7 +92,10 @@ describe('§8 skill dependencies at any depth, symlinked skill folders (item 17)
     dirs.push(dir);
     const skills = join(dir, 'skills');
     const n = 6000;
-    for (let i = 0; i < n; i++) await skill(skills, `s${i}`, { dependencies: i + 1 < n ? [`s${i + 1}`] : [] });
+    for (let i = 0; i < n; i += 100) {
+      await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, k) =>
+        skill(skills, `s${i + k}`, { dependencies: i + k + 1 < n ? [`s${i + k + 1}`] : [] })));
+    }
     const proc = await startProcess({ DATA_DIR: join(dir, 'data'), SKILLS_DIR: skills });
     const res = await client(proc.url).get('/api/skills/prompt?skills=s0');
     assert.equal(res.status, 200, res.text.slice(0, 300));

@@ -20,17 +20,31 @@ describe('bounded skill I/O (SPEC §8: skill reads never hold up writes)', () =>
     assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [0, 1, 2, 'broken', 4]);
   });
 
-  it('an operation that never ends times out, keeps its slot, and is reported stuck; queued ones time out too', async () => {
-    const io = new BoundedIo(1, 50);
+  it('an operation that never ends times out, keeps its slot, and is reported stuck', async () => {
+    const io = new BoundedIo(2, 50);
     let release!: () => void;
     const hung = io.run('hung read', () => new Promise<void>((r) => { release = r; }));
-    const queued = io.run('queued read', async () => 'never ran');
     await assert.rejects(hung, /hung read: no answer from the disk within 50 ms/);
-    await assert.rejects(queued, /queued read: no answer/);
     assert.equal(io.stuck, true);
+    assert.equal(await io.run('beside it', async () => 'ran'), 'ran', 'the other slot still works');
     release();
     await sleep(5);
     assert.equal(io.stuck, false);
+  });
+
+  it('waiting behind slow but healthy operations has no time limit; once every slot is stuck, waiting and new ones are refused', async () => {
+    const io = new BoundedIo(1, 40);
+    const slow = io.run('slow', () => sleep(30).then(() => 'slow'));
+    const behind = io.run('behind', async () => 'behind');
+    assert.deepEqual(await Promise.all([slow, behind]), ['slow', 'behind']);
+    let release!: () => void;
+    const hung = io.run('hung', () => new Promise<void>((r) => { release = r; }));
+    const queued = io.run('queued', async () => 'never ran');
+    await assert.rejects(hung, /no answer/);
+    await assert.rejects(queued, /the disk has not answered/);
+    await assert.rejects(io.run('new', async () => 'never ran'), /the disk has not answered/);
+    release();
+    await sleep(5);
     assert.equal(await io.run('after', async () => 'ran'), 'ran', 'the slot is free once the stuck call returned');
   });
 });
