@@ -7,33 +7,40 @@ import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ROOT, runToExit, startProcess, tempDir } from '../helpers.ts';
+import { ROOT, runToExit, startProcess, tempDir, waitFor } from '../helpers.ts';
 
 const RACERS = 6;
 const dirs: string[] = [];
 after(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
 
-/** A process that takes the lock (the real lock code) at `startAt` exactly, holds it a moment, releases. */
+/**
+ * A process that takes the lock (the real lock code) at `startAt` exactly. A winner
+ * keeps it until killed, so a racer that a loaded machine starts late still meets it.
+ */
 const RACER = `
 import { acquireLock } from ${JSON.stringify(join(ROOT, 'src/persistence/lock.ts'))};
 const startAt = Number(process.argv.at(-1));
 while (Date.now() < startAt) {}
 try {
-  const release = await acquireLock(process.env.DATA_DIR);
+  await acquireLock(process.env.DATA_DIR);
   process.stdout.write('won');
-  await new Promise((r) => setTimeout(r, 1500));
-  await release();
+  setInterval(() => {}, 1000);
 } catch (err) {
   process.stdout.write('refused: ' + err.message);
 }`;
 
-function race(dir: string, startAt: number): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', RACER, String(startAt)], {
+/** Starts the racers; resolves with what each said once all have, then kills the winners. */
+async function race(dir: string, startAt: number): Promise<string[]> {
+  const children = Array.from({ length: RACERS }, () => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', RACER, String(startAt)], {
     cwd: ROOT, env: { ...process.env, DATA_DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'],
+  }));
+  const outputs = children.map(() => '');
+  children.forEach((child, i) => child.stdout.on('data', (d) => (outputs[i] += d)));
+  await waitFor(() => outputs.every((o) => o.length > 0), 30_000, 50).finally(() => {
+    for (const child of children) child.kill('SIGKILL');
   });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  return new Promise((resolve) => child.on('exit', () => resolve(out)));
+  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.on('exit', r)))));
+  return outputs;
 }
 
 /** The pid of a process that has exited. */
@@ -51,7 +58,7 @@ describe('§7 the lock is atomic (item 3)', () => {
         dirs.push(dir);
         if (stale) await writeFile(join(dir, '.lock'), `${await deadPid()}\n`);
         const startAt = Date.now() + 2500;
-        const results = await Promise.all(Array.from({ length: RACERS }, () => race(dir, startAt)));
+        const results = await race(dir, startAt);
         const winners = results.filter((r) => r === 'won');
         assert.equal(winners.length, 1, `round ${round}: ${JSON.stringify(results)}`);
         for (const r of results.filter((x) => x !== 'won')) assert.match(r, /^refused: data folder .* is locked by pid \d+/);
