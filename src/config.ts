@@ -24,6 +24,7 @@ export interface Config {
   eventBufferBytes: number;
   /** WebSocket and event-feed clients at once. */
   maxEventClients: number;
+  maxConnections: number;
   logLevel: LogLevel;
 }
 
@@ -91,6 +92,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     eventBuffer: intFrom(all, 'EVENT_BUFFER', 10_000, 0),
     eventBufferBytes: intFrom(all, 'EVENT_BUFFER_BYTES', 64 * 1024 * 1024, 0),
     maxEventClients: intFrom(all, 'MAX_EVENT_CLIENTS', 1000, 1),
+    maxConnections: intFrom(all, 'MAX_CONNECTIONS', 1000, 1),
     logLevel: logLevelFrom(all),
   };
 }

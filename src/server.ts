@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Services } from './api/context.ts';
@@ -8,9 +7,13 @@ import { ApiError } from './errors.ts';
 import { Hub } from './events/hub.ts';
 import { guardOptions } from './http/guard.ts';
 import { checkUpgrade, createHandler, refuseOnSocket } from './http/handler.ts';
+import {
+  HEADERS_TIMEOUT_MS, inOrderPerConnection, isWebSocketUpgrade, replayAsPlainRequest, REQUEST_TIMEOUT_MS,
+} from './http/connection.ts';
+import { WriteGate } from './http/write-gate.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { FileSystem } from './persistence/fs.ts';
-import { loadData } from './persistence/load.ts';
+import { ensureFolder, loadData } from './persistence/load.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
 import { SkillsLibrary } from './skills/library.ts';
@@ -35,6 +38,8 @@ export interface MaestroServer {
    * `unsaved` lists the files that could not be written in time.
    */
   stop(deadline?: number): Promise<{ unsaved: string[] }>;
+  /** File I/O is stuck in a thread (a hung mount): exiting normally would wait for it. */
+  ioStuck(): boolean;
 }
 
 /** After the flush, sockets still open this long are cut. */
@@ -57,7 +62,7 @@ function listen(server: Server, config: Config): Promise<number> {
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<MaestroServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  await mkdir(config.dataDir, { recursive: true });
+  await ensureFolder(config.dataDir);
   const releaseLock = await acquireLock(config.dataDir);
   try {
     return await startLocked(config, logger, releaseLock, options.fs);
@@ -86,10 +91,9 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const guard = guardOptions(config);
   let port = config.port;
   let stopping = false;
+  const skills = new SkillsLibrary(config.skillsDir, logger);
   const services: Services = {
-    store, config, logger,
-    skills: new SkillsLibrary(config.skillsDir, logger),
-    hub,
+    store, config, logger, skills, hub,
     serverUrl: () => config.serverUrlSet ? config.serverUrl : `http://localhost:${port}`,
     health: () => {
       const reason = writer.failing;
@@ -103,17 +107,31 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     },
   };
 
+  const writes = new WriteGate(writer);
   const handle = createHandler({
     router: buildRouter(), guard, services, bodyLimitBytes: config.bodyLimitBytes,
-    waitForRoom: () => writer.waitForRoom(), stopping: () => stopping,
+    runWrite: (change) => writes.run(change), stopping: () => stopping,
   });
 
-  const server = createServer((req, res) => void handle(req, res));
+  const server = createServer({
+    // Timeouts are checked this often (Node's default, 30 s, would triple the header limit).
+    connectionsCheckingInterval: 1000,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+  }, inOrderPerConnection(handle));
+  server.maxConnections = config.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    refuseOnSocket(socket, new ApiError(400, 'BAD_REQUEST', 'Malformed HTTP request'), logger);
+    const refusal = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError(408, 'REQUEST_TIMEOUT', `A request must arrive within ${REQUEST_TIMEOUT_MS / 1000} s, its headers within ${HEADERS_TIMEOUT_MS / 1000} s`)
+      : new ApiError(400, 'BAD_REQUEST', 'Malformed HTTP request');
+    refuseOnSocket(socket, refusal, logger);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!isWebSocketUpgrade(req)) {
+      replayAsPlainRequest(server, req, socket, head);
+      return;
+    }
     socket.on('error', () => socket.destroy());
     try {
       if (stopping) throw new ApiError(503, 'BUSY', 'Server is shutting down');
@@ -130,9 +148,12 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
 
   async function stop(deadline = Date.now() + DEFAULT_SHUTDOWN_MS): Promise<{ unsaved: string[] }> {
     stopping = true;
+    writes.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await hub.close();
+    // Changes already past the gate are answered with success: they must be in the flush.
+    await writes.drained();
     const unsaved = await writer.close(deadline - CLOSE_RESERVE_MS);
     server.closeIdleConnections();
     const forced = setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_AFTER_MS);
@@ -142,5 +163,6 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     return { unsaved };
   }
 
-  return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, stop };
+  return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, stop,
+    ioStuck: () => writer.stalled || skills.io.stuck };
 }

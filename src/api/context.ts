@@ -50,6 +50,10 @@ export const entityReply = (status: number, entity: { version: number }): Reply 
 
 export const listReply = (items: readonly object[]): Reply => ({ status: 200, json: `[${items.map(toJson).join(',')}]` });
 
+/** A list answer built once per state of the data and filter key (SPEC §8). */
+export const cachedListReply = (store: Store, key: string, items: () => readonly object[]): Reply =>
+  ({ status: 200, json: store.cachedList(key, () => `[${items().map(toJson).join(',')}]`) });
+
 export const jsonReply = (status: number, body: unknown): Reply => ({ status, json: JSON.stringify(body) });
 
 export const deletedReply = (id: string): Reply => jsonReply(200, { success: true, id });

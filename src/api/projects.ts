@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { createProject, deleteProject, getProject, updateProject } from '../store/projects.ts';
-import { entityRoutes, listReply, parseBody } from './context.ts';
+import { cachedListReply, entityRoutes, parseBody } from './context.ts';
 import { nonEmptyString } from './schemas.ts';
 
 const CreateProject = v.object({
@@ -11,7 +11,7 @@ const CreateProject = v.object({
 const UpdateProject = v.partial(CreateProject);
 
 export const projectRoutes = entityRoutes('/api/projects', {
-  list: ({ services }) => listReply([...services.store.all('project')]),
+  list: ({ services }) => cachedListReply(services.store, 'projects', () => [...services.store.all('project')]),
   create: (store, body) => createProject(store, parseBody(CreateProject, body)),
   get: getProject,
   update: (store, id, body, ifMatch) => updateProject(store, id, parseBody(UpdateProject, body), ifMatch),

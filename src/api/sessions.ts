@@ -4,7 +4,9 @@ import {
   addSessionEvent, addSessionTimeline, createSession, deleteSession, getSession, listSessions, updateSession,
 } from '../store/sessions.ts';
 import type { Store } from '../store/store.ts';
-import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
+import { normalStatuses } from '../store/list-cache.ts';
+import { SESSION_STATUSES } from '../types.ts';
+import { cachedListReply, type Ctx, entityReply, entityRoutes, parseBody, queryList, type RouteDef } from './context.ts';
 import { id, idList, jsonObject, nonEmptyString, sessionStatus, stringMap, timelineType } from './schemas.ts';
 
 const agentId = v.optional(v.nullable(v.string()));
@@ -35,12 +37,13 @@ const UpdateSession = v.object({
 const TimelineBody = v.object({ message: v.string(), type: v.optional(timelineType, 'progress'), taskId: v.optional(id) });
 
 function listHandler({ services, query }: Ctx) {
-  return listReply(listSessions(services.store, {
+  const filter = {
     projectId: query.get('projectId') ?? undefined,
     taskId: query.get('taskId') ?? undefined,
-    status: queryList(query, 'status'),
+    status: normalStatuses(queryList(query, 'status'), SESSION_STATUSES),
     active: query.get('active') === 'true',
-  }));
+  };
+  return cachedListReply(services.store, `sessions:${JSON.stringify(filter)}`, () => listSessions(services.store, filter));
 }
 
 function create(store: Store, body: unknown) {

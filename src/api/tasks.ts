@@ -1,6 +1,8 @@
 import * as v from 'valibot';
 import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
 import { toJson } from '../store/store.ts';
+import { normalStatuses } from '../store/list-cache.ts';
+import { TASK_STATUSES } from '../types.ts';
 import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
 import { id, idList, nameList, nonEmptyString, priority, taskStatus, timelineEntry, timelineType } from './schemas.ts';
 
@@ -28,7 +30,8 @@ const TimelinePost = v.object({ message: v.string(), type: v.optional(timelineTy
 
 function listHandler({ services, query }: Ctx) {
   const parentId = query.get('parentId');
-  const status = queryList(query, 'status')?.map((s) => (s === 'todo' ? 'pending' : s));
+  // One spelling per filter (issue 9): `status=todo,pending,todo` is `status=pending`.
+  const status = normalStatuses(queryList(query, 'status')?.map((s) => (s === 'todo' ? 'pending' : s)), TASK_STATUSES);
   const filter = {
     projectId: query.get('projectId') ?? undefined,
     status,

@@ -17,8 +17,7 @@ import { greet, type Hello, ReplayBuffer, type ResumeRequest, type SentMessage }
 const requireWs = () => createRequire(import.meta.url)('ws') as typeof import('ws');
 
 /** An incoming message over this closes the connection with 1009. */
-const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
-const PONG = Buffer.from('{"type":"pong"}');
+export const MAX_INCOMING_MESSAGE_BYTES = 64 * 1024;
 /** How long a client has to answer the close handshake on shutdown before its socket is cut. */
 const CLOSE_HANDSHAKE_MS = 1000;
 /**
@@ -46,6 +45,8 @@ export function textFrame(payload: Buffer): Buffer {
   payload.copy(frame, headerLength);
   return frame;
 }
+
+const PONG_FRAME = textFrame(Buffer.from('{"type":"pong"}'));
 
 export interface HubOptions {
   pingMs: number;
@@ -170,7 +171,7 @@ export class Hub {
       } catch {
         return;
       }
-      if ((message as { type?: unknown } | null)?.type === 'ping') ws.send(PONG, { binary: false });
+      if ((message as { type?: unknown } | null)?.type === 'ping') this.sendTo(client, PONG_FRAME);
     });
     this.join(client, resume, (hello) => textFrame(Buffer.from(JSON.stringify({ type: 'hello', data: hello }))));
   }
@@ -277,12 +278,19 @@ export class Hub {
     for (const client of this.clients) {
       // A client still catching up gets this one from the buffer.
       if (client.next !== undefined || client.closed) continue;
-      if (client.backlog() > this.options.maxBufferBytes) {
-        client.cutOff();
-        continue;
-      }
-      client.out.write(client.kind === 'websocket' ? frame : (feedBytes ??= feedEvent(message)));
+      this.sendTo(client, client.kind === 'websocket' ? frame : (feedBytes ??= feedEvent(message)));
     }
+  }
+
+  /**
+   * Every frame a client is sent (events and pongs alike) counts toward its
+   * buffer bound: a client past it is cut off instead of being written to,
+   * however it makes the server write (one frame can pass the bound).
+   */
+  private sendTo(client: Client, bytes: Buffer) {
+    if (client.closed) return;
+    if (client.backlog() > this.options.maxBufferBytes) client.cutOff();
+    else client.out.write(bytes);
   }
 
   private pingAll() {
@@ -301,8 +309,7 @@ export class Hub {
   private commentAll() {
     for (const client of this.clients) {
       if (client.kind !== 'feed' || client.closed || client.next !== undefined) continue;
-      if (client.backlog() > this.options.maxBufferBytes) client.cutOff();
-      else client.out.write(FEED_COMMENT);
+      this.sendTo(client, FEED_COMMENT);
     }
   }
 

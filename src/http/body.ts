@@ -14,6 +14,8 @@ function isJsonMediaType(header: string | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
+export const bodyCutShort = () => new ApiError(400, 'BAD_REQUEST', 'The request body was cut short', undefined, { Connection: 'close' });
+
 /** Reads the body as a string, refusing (without buffering the rest) past `limit` bytes. */
 function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
@@ -32,15 +34,19 @@ function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     };
     const onEnd = () => { cleanup(); resolve(Buffer.concat(chunks, size)); };
-    const onError = (err: Error) => { cleanup(); reject(err); };
+    // A client that goes away mid-body is not a server error: nothing to log, no one to answer.
+    const onError = () => { cleanup(); reject(bodyCutShort()); };
+    const onClose = () => { if (!req.complete) onError(); };
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 

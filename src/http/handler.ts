@@ -19,13 +19,19 @@ export interface Pipeline {
   guard: GuardOptions;
   services: Services;
   bodyLimitBytes: number;
-  /** Resolves when the writer has room for one more change (back-pressure for writes). */
-  waitForRoom: () => Promise<void>;
+  /** Runs a write: waits for room in the writer, refuses once shutdown began (the write gate). */
+  runWrite: <T>(change: () => T | Promise<T>) => Promise<T>;
   /** While stopping, every response asks the client to close its connection. */
   stopping: () => boolean;
 }
 
-function splitUrl(url: string): { path: string; query: URLSearchParams } {
+/** Origin-form `/a?b` or absolute-form `http://host/a?b` (RFC 9112 §3.2.2): its path, query and host, if any. */
+export function splitUrl(url: string): { path: string; query: URLSearchParams; host?: string } {
+  const absolute = /^https?:\/\/([^/?#]*)(.*)$/i.exec(url);
+  if (absolute) {
+    const rest = absolute[2].startsWith('/') ? absolute[2] : `/${absolute[2]}`;
+    return { ...splitUrl(rest), host: absolute[1] };
+  }
   const q = url.indexOf('?');
   return q === -1 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
@@ -37,14 +43,15 @@ export function createHandler(p: Pipeline) {
     let origin: string | undefined;
     const extra = (): Record<string, string> => ({ ...corsHeaders(origin), ...(p.stopping() ? { Connection: 'close' } : {}) });
     try {
+      const { path, query, host } = splitUrl(req.url ?? '/');
       checkHost(req.headers, p.guard);
+      if (host !== undefined) checkHost({ host }, p.guard);
       origin = checkOrigin(req.headers, p.guard);
       const method = req.method ?? 'GET';
       if (method === 'OPTIONS') {
         res.writeHead(204, { ...extra(), ...PREFLIGHT_HEADERS }).end();
         return;
       }
-      const { path, query } = splitUrl(req.url ?? '/');
       if (isBoardRequest(method, path, req.headers)) {
         send(res, await boardReply(path), extra());
         return;
@@ -59,9 +66,9 @@ export function createHandler(p: Pipeline) {
         throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`, { allow: match.allow }, { Allow: allow });
       }
       const body = match.handler.body ? await readJsonBody(req, p.bodyLimitBytes) : undefined;
-      if (WRITE_METHODS.has(method)) await p.waitForRoom();
       const ifMatch = req.headers['if-match'];
-      const reply = await match.handler.handler({ req, params: match.params, query, body, ifMatch, services: p.services });
+      const run = () => match.handler.handler({ req, params: match.params, query, body, ifMatch, services: p.services });
+      const reply = WRITE_METHODS.has(method) ? await p.runWrite(run) : await run();
       send(res, reply, extra());
     } catch (err) {
       send(res, errorReply(err, logger), extra());

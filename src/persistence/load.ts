@@ -1,5 +1,7 @@
 import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { syncFolder } from './atomic.ts';
+import { realFs } from './fs.ts';
 import * as v from 'valibot';
 import type { Logger } from '../log.ts';
 import type { EntityChange } from '../store/store.ts';
@@ -8,6 +10,7 @@ import { CORRUPT_FOLDER, FOLDERS, TMP_MARKER } from './paths.ts';
 import { isCurrentProject, isCurrentSession, isCurrentTask } from './quick-check.ts';
 import { ProjectFile, SessionFile, TaskFile } from './schemas.ts';
 import { readFiles } from './read-files.ts';
+import { breakDependencyCycles, breakParentLoops } from './repair-graph.ts';
 
 export interface LoadedData {
   projects: Project[];
@@ -77,9 +80,25 @@ async function quarantine(dataDir: string, ref: FileRef, problem: string, logger
   return target;
 }
 
+/** A data folder that cannot be used: a one-line start-up error, never a stack trace. */
+export class DataFolderError extends Error {}
+
+/** Creates `path` if missing; a file in its place is a DataFolderError. */
+export async function ensureFolder(path: string): Promise<void> {
+  try {
+    const made = await mkdir(path, { recursive: true });
+    // A new folder survives a power loss only once its parent is fsynced.
+    if (made !== undefined) for (let dir = path; dir !== dirname(made); dir = dirname(dir)) await syncFolder(realFs, dirname(dir));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new DataFolderError(`${path} must be a folder, but it is a file`);
+    throw err;
+  }
+}
+
 /** Every file in the data folder, checked, links repaired. */
 export async function loadData(dataDir: string, logger: Logger, workerThreshold?: number): Promise<LoadedData> {
-  for (const folder of [...Object.values(FOLDERS), CORRUPT_FOLDER]) await mkdir(join(dataDir, folder), { recursive: true });
+  for (const folder of [...Object.values(FOLDERS), CORRUPT_FOLDER]) await ensureFolder(join(dataDir, folder));
   const data: LoadedData = { projects: [], tasks: [], sessions: [], repaired: [], quarantined: [] };
   const refs = await findFiles(dataDir, logger);
   const bad: { ref: FileRef; problem: string }[] = [];
@@ -94,6 +113,11 @@ export async function loadData(dataDir: string, logger: Logger, workerThreshold?
   for (const { ref, problem } of bad) data.quarantined.push(await quarantine(dataDir, ref, problem, logger));
   data.repaired = repairLinks(data.tasks, data.sessions);
   for (const change of data.repaired) logger.warn(`repaired links of ${change.kind} ${change.id}`);
+  const graphRepairs = [...breakParentLoops(data.tasks), ...breakDependencyCycles(data.tasks)];
+  for (const { task, message } of graphRepairs) {
+    logger.warn(`repaired ${message}`);
+    if (!data.repaired.some((c) => c.entity === task)) data.repaired.push({ kind: 'task', id: task.id, projectId: task.projectId, entity: task });
+  }
   return data;
 }
 

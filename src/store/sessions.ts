@@ -65,10 +65,17 @@ function mergeMetadata(current: Record<string, unknown>, patch: Record<string, u
   return out;
 }
 
+/** macOS and Windows file systems ignore case: `Agent-1` and `agent-1` would be one file. */
+function hasIdIgnoringCase(ids: Iterable<string>, id: string): boolean {
+  const folded = id.toLowerCase();
+  for (const existing of ids) if (existing.toLowerCase() === folded) return true;
+  return false;
+}
+
 export function createSession(store: Store, input: SessionInput): Session {
   if (!store.has('project', input.projectId)) throw projectNotFound(input.projectId);
-  if (input.id !== undefined && store.has('session', input.id)) {
-    throw validationError(`A session with id ${input.id} already exists`, { field: 'id' });
+  if (input.id !== undefined && hasIdIgnoringCase(store.ids('session'), input.id)) {
+    throw validationError(`A session with id ${input.id} already exists (ids are compared ignoring case)`, { field: 'id' });
   }
   const taskIds = uniq(input.taskIds);
   const tasks = taskIds.map((taskId) => requireLinkable(store, input.projectId, taskId));

@@ -1,5 +1,6 @@
 import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task } from '../types.ts';
 import { changedFields } from './common.ts';
+import { ListCache } from './list-cache.ts';
 
 /** What persistence hears: an entity was written (`entity`) or removed (`entity` null). */
 export interface EntityChange {
@@ -11,9 +12,6 @@ export interface EntityChange {
 }
 
 type Listener<T> = (value: T) => void;
-
-/** Distinct list filters cached at once; past this the cache starts again. */
-const MAX_CACHED_LISTS = 64;
 
 const NONE: ReadonlySet<string> = new Set();
 
@@ -63,8 +61,7 @@ export class Store {
   private readonly sessionsByProject = new Map<string, Set<string>>();
   /** Grows on every change; list caches compare against it. */
   private generation = 0;
-  private readonly lists = new Map<string, Buffer>();
-  private listsGeneration = 0;
+  private readonly lists = new ListCache();
   private readonly eventListeners: Listener<StoreEvent>[] = [];
   private readonly changeListeners: Listener<EntityChange>[] = [];
 
@@ -103,20 +100,9 @@ export class Store {
   childIdsOf(taskId: string): ReadonlySet<string> { return this.tasksByParent.get(taskId) ?? NONE; }
   sessionIdsOfProject(projectId: string): ReadonlySet<string> { return this.sessionsByProject.get(projectId) ?? NONE; }
 
-  /** A serialised list, built once per store generation and filter. */
+  /** A serialised list, built once per store generation and (normalised) filter. */
   cachedList(key: string, build: () => string): Buffer {
-    if (this.listsGeneration !== this.generation) {
-      this.lists.clear();
-      this.listsGeneration = this.generation;
-    }
-    let bytes = this.lists.get(key);
-    if (bytes === undefined) {
-      // A bound on memory: odd filters (repeated statuses, unknown ids) are endless.
-      if (this.lists.size >= MAX_CACHED_LISTS) this.lists.clear();
-      bytes = Buffer.from(build());
-      this.lists.set(key, bytes);
-    }
-    return bytes;
+    return this.lists.get(this.generation, key, build);
   }
 
   onEvent(fn: Listener<StoreEvent>) { this.eventListeners.push(fn); }

@@ -49,7 +49,10 @@ export function getTask(store: Store, id: string): Task {
 function checkParent(store: Store, projectId: string, parentId: string, taskId?: string) {
   const parent = getTask(store, parentId);
   if (parent.projectId !== projectId) throw validationError('parentId names a task of another project', { field: 'parentId' });
-  for (let at: Task | undefined = parent; at; at = at.parentId ? store.get('task', at.parentId) : undefined) {
+  // Bounded: a chain longer than the number of tasks is a loop (load breaks those; never hang on one).
+  let steps = 0;
+  const limit = store.count('task');
+  for (let at: Task | undefined = parent; at && steps++ <= limit; at = at.parentId ? store.get('task', at.parentId) : undefined) {
     if (at.id === taskId) throw validationError('A task cannot be its own parent or ancestor', { field: 'parentId' });
   }
 }

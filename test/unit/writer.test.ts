@@ -57,8 +57,11 @@ describe('DiskWriter (SPEC §7)', () => {
     assert.equal(w.pending, 0);
     assert.equal((await readProject('proj_a')).name, 'name 9');
     assert.match(await readFile(join(dir, 'projects', 'proj_a.json'), 'utf8'), /^\{\n {2}"id": "proj_a",/);
-    // one open for the temp file, one for the folder fsync
-    assert.equal(state.opens, 2);
+    // the temp file, the new folder's parent (projects/ was made just now), the folder fsync
+    assert.equal(state.opens, 3);
+    w.mark(project('proj_a', 'again'));
+    await w.flush();
+    assert.equal(state.opens, 5, 'a known folder: the temp file and the folder fsync only');
   });
 
   it('writes after the debounce window without being asked', async () => {
@@ -160,5 +163,21 @@ describe('DiskWriter (SPEC §7)', () => {
     w.mark({ kind: 'task', id: 'task_1', projectId: 'proj_x', entity: null });
     await w.flush();
     assert.deepEqual(await readdir(join(dir, 'tasks', 'proj_x')), []);
+  });
+
+  it('a flush that finishes nothing for stallMs is reported stalled, in health terms, until it moves again', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const fs: FileSystem = { ...realFs, open: (async (...args: Parameters<FileSystem['open']>) => { await gate; return realFs.open(...args); }) as FileSystem['open'] };
+    const w = make({ fs, stallMs: 50 });
+    w.mark(project('proj_stuck'));
+    const flushing = w.flush();
+    await sleep(120);
+    assert.equal(w.stalled, true);
+    assert.match(w.failing ?? '', /^no write has finished for \d+ s: the disk does not answer$/);
+    release();
+    await flushing;
+    assert.equal(w.stalled, false);
+    assert.equal(w.failing, undefined);
   });
 });
