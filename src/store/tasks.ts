@@ -117,7 +117,9 @@ export function updateTask(store: Store, id: string, patch: TaskPatch, ifMatch?:
   const current = getTask(store, id);
   checkVersion(current, ifMatch);
   const { sessionIds, timeline, ...fields } = patch;
-  if (fields.dependencies) fields.dependencies = uniq(fields.dependencies);
+  for (const key of ['dependencies', 'skillIds', 'agentIds'] as const) {
+    if (fields[key]) fields[key] = uniq(fields[key]);
+  }
   const changes: Partial<Task> = changedFields(current, fields);
   if (changes.parentId) checkParent(store, current.projectId, changes.parentId, id);
   if (changes.dependencies) checkDependencies(store, current.projectId, changes.dependencies, id);
