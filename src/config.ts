@@ -19,6 +19,8 @@ export interface Config {
   wsPingMs: number;
   wsMaxBufferBytes: number;
   maxPendingWrites: number;
+  /** Entries of each timeline and event list kept in the entity; older ones are archived. */
+  timelineKeep: number;
   logLevel: LogLevel;
 }
 
@@ -83,6 +85,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     wsPingMs: intFrom(all, 'WS_PING_MS', 30_000, 10),
     wsMaxBufferBytes: intFrom(all, 'WS_MAX_BUFFER_BYTES', 8 * 1024 * 1024, 1024),
     maxPendingWrites: intFrom(all, 'MAX_PENDING_WRITES', 2000, 1),
+    timelineKeep: intFrom(all, 'TIMELINE_KEEP', 500, 1),
     logLevel: logLevelFrom(all),
   };
 }

@@ -7,6 +7,7 @@ import { toJson } from '../store/store.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { SkillsLibrary } from '../skills/library.ts';
+import type { Archive } from '../persistence/archive.ts';
 
 /** Everything a handler may use; handlers never touch sockets or files. */
 export interface Services {
@@ -14,6 +15,8 @@ export interface Services {
   config: Config;
   logger: Logger;
   skills: SkillsLibrary;
+  /** Whole timelines and event lists (SPEC §7 Archive). */
+  archive: Archive;
   serverUrl: () => string;
   health: () => Record<string, unknown>;
 }

@@ -1,5 +1,6 @@
 import { Router } from '../http/router.ts';
 import { type Handler, jsonReply, type RouteDef } from './context.ts';
+import { historyRoutes } from './history.ts';
 import { projectRoutes } from './projects.ts';
 import { sessionRoutes } from './sessions.ts';
 import { skillRoutes } from './skills.ts';
@@ -12,7 +13,7 @@ const healthRoutes: RouteDef[] = [
 ];
 
 const allRoutes: RouteDef[] = [
-  ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
+  ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...historyRoutes, ...skillRoutes,
 ];
 
 export type RouteEntry = Pick<RouteDef, 'handler' | 'body'>;

@@ -18,6 +18,8 @@ export interface WriterOptions {
   busyTimeoutMs?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Awaited before an entity's file is written: what must be durable first (its archive lines). */
+  beforeWrite?: (change: EntityChange) => Promise<void>;
 }
 
 const keyOf = (c: EntityChange) => `${c.kind}:${c.id}`;
@@ -38,7 +40,7 @@ export class DiskWriter {
   private failure: string | undefined;
   private retryMs: number;
   private readonly fs: FileSystem;
-  private readonly o: Required<Omit<WriterOptions, 'fs'>>;
+  private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite'>> & Pick<WriterOptions, 'beforeWrite'>;
   private closed = false;
 
   constructor(options: WriterOptions) {
@@ -142,6 +144,7 @@ export class DiskWriter {
       await removeFile(this.fs, path);
       return folder;
     }
+    await this.o.beforeWrite?.(change);
     if (!this.knownFolders.has(folder)) {
       await this.fs.mkdir(folder, { recursive: true });
       this.knownFolders.add(folder);
