@@ -106,8 +106,12 @@ export class Archive {
   }
 
   private async append(path: string, text: string) {
-    await this.ensureFolder(dirname(path));
-    const handle = await this.fs.open(path, 'a+', 0o644);
+    const folder = dirname(path);
+    await this.ensureFolder(folder);
+    const handle = await this.fs.open(path, 'a+', 0o644).catch((error: Error) => {
+      this.readyFolders.delete(folder); // it may have been removed: make it again next time
+      throw error;
+    });
     let created: boolean;
     try {
       const { size } = await handle.stat();
@@ -124,7 +128,7 @@ export class Archive {
     } finally {
       await handle.close();
     }
-    if (created) await syncFolder(this.fs, dirname(path));
+    if (created) await syncFolder(this.fs, folder);
   }
 
   /** `archive/` and `archive/<kind>/`, each created with an fsync of its parent so the new folder survives power loss. */
