@@ -25,6 +25,11 @@ async function archiveLines(path: string): Promise<any[]> {
   return text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
 }
 
+/** An entity file as it is on disk now; `undefined` while it has not been written yet. */
+async function readEntityFile(path: string): Promise<any> {
+  return JSON.parse(await readFile(path, 'utf8').catch(() => 'null')) ?? undefined;
+}
+
 /** The archive file's entries once it holds `count` lines. */
 async function waitForLines(path: string, count: number): Promise<any[]> {
   let lines: any[] = [];
@@ -84,8 +89,8 @@ describe('§7 archive: bounded timelines and events, paged history', () => {
     assert.deepEqual(lines.map((e) => e.message), ['Task created', 'm0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6']);
     assert.deepEqual(lines[0], task.timeline[0]);
     const onDisk = await waitFor(async () => {
-      const file = JSON.parse(await readFile(join(server.dataDir, 'tasks', project.id, `${task.id}.json`), 'utf8'));
-      return file.version === last.version && file;
+      const file = await readEntityFile(join(server.dataDir, 'tasks', project.id, `${task.id}.json`));
+      return file?.version === last.version && file;
     });
     assert.deepEqual(onDisk.timeline, last.timeline);
   });
@@ -262,7 +267,7 @@ describe('§7 archive across restarts and crashes', () => {
       const task = await entities(api).create('task', { projectId: project.id, title: 't' });
       for (let i = 0; i < 4; i++) await api.post(`/api/tasks/${task.id}/timeline`, { message: `m${i}` });
       const file = join(server.dataDir, 'tasks', project.id, `${task.id}.json`);
-      await waitFor(async () => JSON.parse(await readFile(file, 'utf8').catch(() => '{"timeline":[]}')).timeline.length === KEEP);
+      await waitFor(async () => (await readEntityFile(file))?.timeline.length === KEEP);
       state.fail = true;
       await api.post(`/api/tasks/${task.id}/timeline`, { message: 'm4' });
       await waitFor(async () => (await api.get('/health')).body.status === 'degraded');
@@ -311,8 +316,8 @@ describe('§7 archive across restarts and crashes', () => {
           }
         };
         await Promise.all([worker(0), worker(1), worker(2)]);
-        // Every answered change is on disk after the loss window; then kill in the middle of more appends.
-        await new Promise((r) => setTimeout(r, 300));
+        // Every answered change is on disk once none waits for the disk; then kill in the middle of more appends.
+        await waitFor(async () => (await api.get('/health')).body.pendingWrites === 0);
         const more = Array.from({ length: 6 }, (_, j) => api.post(`/api/sessions/${s.id}/events`, { type: 'late', data: -j }).catch(() => null));
         proc.child.kill('SIGKILL');
         await proc.exited;

@@ -69,6 +69,8 @@ describe('linesBackwards', () => {
   });
 
   it('an error other than a missing file is thrown', async () => {
+    const failing: FileSystem = { ...realFs, open: (async () => { throw Object.assign(new Error('EIO: injected'), { code: 'EIO' }); }) as FileSystem['open'] };
+    await assert.rejects(collect(linesBackwards(failing, join(dir, 'x'))), { code: 'EIO' });
     await mkdir(join(dir, 'folder'));
     await assert.rejects(collect(linesBackwards(realFs, join(dir, 'folder'))), (e: NodeJS.ErrnoException) => e.code === 'EISDIR');
   });
