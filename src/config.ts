@@ -25,6 +25,8 @@ export interface Config {
   /** WebSocket and event-feed clients at once. */
   maxEventClients: number;
   maxConnections: number;
+  /** Entries of each timeline and event list kept in the entity; older ones are archived. */
+  timelineKeep: number;
   logLevel: LogLevel;
 }
 
@@ -93,6 +95,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     eventBufferBytes: intFrom(all, 'EVENT_BUFFER_BYTES', 64 * 1024 * 1024, 0),
     maxEventClients: intFrom(all, 'MAX_EVENT_CLIENTS', 1000, 1),
     maxConnections: intFrom(all, 'MAX_CONNECTIONS', 1000, 1),
+    timelineKeep: intFrom(all, 'TIMELINE_KEEP', 500, 1),
     logLevel: logLevelFrom(all),
   };
 }

@@ -13,6 +13,7 @@ import {
 import { WriteGate } from './http/write-gate.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { FileSystem } from './persistence/fs.ts';
+import { Archive } from './persistence/archive.ts';
 import { ensureFolder, loadData } from './persistence/load.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
@@ -74,14 +75,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
 async function startLocked(config: Config, logger: Logger, releaseLock: () => Promise<void>, fs?: FileSystem): Promise<MaestroServer> {
   const startedAt = Date.now();
-  const store = new Store();
+  const store = new Store({ historyKeep: config.timelineKeep });
+  const archive = new Archive({ dataDir: config.dataDir, logger, fs });
+  store.onArchive((archived) => archive.add(archived));
   const loaded = await loadData(config.dataDir, logger);
-  store.load(loaded.projects, loaded.tasks, loaded.sessions);
+  const trimmed = store.load(loaded.projects, loaded.tasks, loaded.sessions);
+  await archive.removeOrphans((kind, id) => store.has(kind, id));
   const writer = new DiskWriter({
     dataDir: config.dataDir, debounceMs: config.writeDebounceMs, maxPending: config.maxPendingWrites, logger, fs,
+    beforeWrite: (change) => archive.persist(change.kind, change.id),
   });
-  store.onChange((change) => writer.mark(change));
-  for (const change of loaded.repaired) writer.mark(change);
+  store.onChange((change) => {
+    if (change.entity === null) archive.drop(change.kind, change.id);
+    writer.mark(change);
+  });
+  // Trimmed after repair: a repaired entity that was also trimmed is written in its trimmed form.
+  for (const change of [...loaded.repaired, ...trimmed]) writer.mark(change);
   const hub = new Hub({
     pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger,
     bufferCount: config.eventBuffer, bufferBytes: config.eventBufferBytes, maxClients: config.maxEventClients,
@@ -93,7 +102,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   let stopping = false;
   const skills = new SkillsLibrary(config.skillsDir, logger);
   const services: Services = {
-    store, config, logger, skills, hub,
+    store, config, logger, skills, hub, archive,
     serverUrl: () => config.serverUrlSet ? config.serverUrl : `http://localhost:${port}`,
     health: () => {
       const reason = writer.failing;

@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { SkillsLibrary } from '../skills/library.ts';
 import type { Hub } from '../events/hub.ts';
+import type { Archive } from '../persistence/archive.ts';
 
 /** Everything a handler may use; handlers never touch sockets or files. */
 export interface Services {
@@ -16,6 +17,8 @@ export interface Services {
   logger: Logger;
   skills: SkillsLibrary;
   hub: Hub;
+  /** Whole timelines and event lists (SPEC §7 Archive). */
+  archive: Archive;
   serverUrl: () => string;
   health: () => Record<string, unknown>;
 }

@@ -1,6 +1,7 @@
 import { FEED_PATH } from '../events/feed.ts';
 import { Router } from '../http/router.ts';
 import { type Handler, jsonReply, type RouteDef } from './context.ts';
+import { historyRoutes } from './history.ts';
 import { projectRoutes } from './projects.ts';
 import { sessionRoutes } from './sessions.ts';
 import { skillRoutes } from './skills.ts';
@@ -17,7 +18,7 @@ const eventRoutes: RouteDef[] = [
 ];
 
 const allRoutes: RouteDef[] = [
-  ...healthRoutes, ...eventRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
+  ...healthRoutes, ...eventRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...historyRoutes, ...skillRoutes,
 ];
 
 export type RouteEntry = Pick<RouteDef, 'handler' | 'body'>;

@@ -20,6 +20,8 @@ export interface WriterOptions {
   retryMaxMs?: number;
   /** A flush with no file finished for this long is reported as stalled (health, forced exit). */
   stallMs?: number;
+  /** Awaited before an entity's file is written: what must be durable first (its archive lines). */
+  beforeWrite?: (change: EntityChange) => Promise<void>;
 }
 
 const keyOf = (c: EntityChange) => `${c.kind}:${c.id}`;
@@ -40,7 +42,7 @@ export class DiskWriter {
   private failure: string | undefined;
   private retryMs: number;
   private readonly fs: FileSystem;
-  private readonly o: Required<Omit<WriterOptions, 'fs'>>;
+  private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite'>> & Pick<WriterOptions, 'beforeWrite'>;
   private closed = false;
   /** When the running flush last finished a file (or started). */
   private progressAt = Date.now();
@@ -155,6 +157,7 @@ export class DiskWriter {
       await removeFile(this.fs, path);
       return folder;
     }
+    await this.o.beforeWrite?.(change);
     if (!this.knownFolders.has(folder)) {
       const made = await this.fs.mkdir(folder, { recursive: true });
       if (made !== undefined) await this.syncNewFolders(made, folder);

@@ -3,7 +3,7 @@ import { projectNotFound, sessionNotFound, validationError } from '../errors.ts'
 import { newId } from '../ids.ts';
 import { ENDED_SESSION_STATUSES, type Session, type SessionEvent, type SessionStatus } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
-import { changeLink, requireLinkable, setSessionTasks } from './links.ts';
+import { changeLink, linkSessionTasks, requireLinkable } from './links.ts';
 import type { Store } from './store.ts';
 
 export interface SessionInput {
@@ -118,9 +118,8 @@ export function updateSession(store: Store, id: string, patch: SessionPatch, ifM
   const now = Date.now();
   if (changes.status) changes.completedAt = isEnded(changes.status) ? now : null;
   if (events?.length) changes.events = [...current.events, ...events.map((e) => sessionEvent(e, now))];
-  store.update('session', current, changes, now);
-  if (taskIds) setSessionTasks(store, id, uniq(taskIds));
-  return store.get('session', id)!;
+  if (taskIds) linkSessionTasks(store, current, uniq(taskIds), changes, now);
+  return store.update('session', current, changes, now);
 }
 
 export function addSessionEvent(store: Store, id: string, input: SessionEventInput): Session {

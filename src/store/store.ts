@@ -2,6 +2,20 @@ import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task }
 import { changedFields } from './common.ts';
 import { ListCache } from './list-cache.ts';
 
+/** The lists of each kind that are bounded; older entries move to the archive (SPEC §7). */
+export const HISTORY_FIELDS = { project: [], task: ['timeline'], session: ['timeline', 'events'] } as const satisfies Record<EntityKind, readonly string[]>;
+export type HistoryKind = 'task' | 'session';
+export type HistoryField = 'timeline' | 'events';
+export type HistoryEntry = { id: string } & Record<string, unknown>;
+
+/** Entries that left an entity's bounded list, oldest first: the archive must keep them. */
+export interface ArchivedEntries {
+  kind: HistoryKind;
+  id: string;
+  field: HistoryField;
+  entries: readonly HistoryEntry[];
+}
+
 /** What persistence hears: an entity was written (`entity`) or removed (`entity` null). */
 export interface EntityChange {
   kind: EntityKind;
@@ -64,6 +78,13 @@ export class Store {
   private readonly lists = new ListCache();
   private readonly eventListeners: Listener<StoreEvent>[] = [];
   private readonly changeListeners: Listener<EntityChange>[] = [];
+  private readonly archiveListeners: Listener<ArchivedEntries>[] = [];
+  /** How many entries of each bounded list an entity keeps. */
+  private readonly historyKeep: number;
+
+  constructor(options: { historyKeep?: number } = {}) {
+    this.historyKeep = options.historyKeep ?? 500;
+  }
 
   get<K extends EntityKind>(kind: K, id: string): EntityOf<K> | undefined {
     return this.byKind[kind].get(id);
@@ -107,6 +128,8 @@ export class Store {
 
   onEvent(fn: Listener<StoreEvent>) { this.eventListeners.push(fn); }
   onChange(fn: Listener<EntityChange>) { this.changeListeners.push(fn); }
+  /** Hears entries leaving a bounded list, before the entity that drops them is stored. */
+  onArchive(fn: Listener<ArchivedEntries>) { this.archiveListeners.push(fn); }
 
   /** Broadcasts an event that changes no entity (spawn requests), or one a mutation here orders. */
   emit(type: string, data: unknown) {
@@ -116,9 +139,9 @@ export class Store {
 
   /** Stores a new entity (version 1, set by the caller) and emits `<kind>:created`. */
   create<K extends EntityKind>(kind: K, entity: EntityOf<K>): EntityOf<K> {
-    this.put(kind, entity);
-    this.emit(`${kind}:created`, entity);
-    return entity;
+    const stored = this.put(kind, entity);
+    this.emit(`${kind}:created`, stored);
+    return stored;
   }
 
   /**
@@ -130,9 +153,7 @@ export class Store {
   save<K extends EntityKind>(kind: K, current: EntityOf<K>, changes: Partial<EntityOf<K>>, now = Date.now()): EntityOf<K> {
     const changed = changedFields(current, changes);
     if (Object.keys(changed).length === 0) return current;
-    const next = { ...current, ...changed, [TOUCHED_FIELD[kind]]: now, version: current.version + 1 };
-    this.put(kind, next);
-    return next;
+    return this.put(kind, { ...current, ...changed, [TOUCHED_FIELD[kind]]: now, version: current.version + 1 });
   }
 
   /** `save`, then, if anything changed, the `before` events and `<kind>:updated`. */
@@ -157,12 +178,32 @@ export class Store {
     this.emit(`${kind}:deleted`, { id });
   }
 
-  private put(kind: EntityKind, entity: Entity) {
+  private put<K extends EntityKind>(kind: K, given: EntityOf<K>): EntityOf<K> {
+    const entity = this.bounded(kind, given);
     const map: Map<string, Entity> = this.byKind[kind];
     const old = map.get(entity.id);
     map.set(entity.id, entity);
     this.reindex(kind, old, entity);
     this.changed(kind, entity, entity);
+    return entity;
+  }
+
+  /**
+   * The entity with each bounded list cut to its newest `historyKeep` entries; the
+   * cut entries go to the archive listeners first. So an append costs the same
+   * however long the history is.
+   */
+  private bounded<K extends EntityKind>(kind: K, entity: EntityOf<K>): EntityOf<K> {
+    let out = entity;
+    for (const field of HISTORY_FIELDS[kind] as readonly HistoryField[]) {
+      const list = (out as unknown as Record<HistoryField, HistoryEntry[]>)[field];
+      if (list.length <= this.historyKeep) continue;
+      const cut = list.length - this.historyKeep;
+      const archived: ArchivedEntries = { kind: kind as HistoryKind, id: entity.id, field, entries: list.slice(0, cut) };
+      for (const fn of this.archiveListeners) fn(archived);
+      out = { ...out, [field]: list.slice(cut) };
+    }
+    return out;
   }
 
   /** Keeps the indexes in step with one entity going from `old` to `next` (either may be absent). */
@@ -190,20 +231,35 @@ export class Store {
 
   /**
    * Fill the store from disk, oldest first, with no events and no writes.
-   * Link repair happens before this, on the plain loaded data.
+   * Link repair happens before this, on the plain loaded data. Returns the
+   * entities whose bounded lists were longer than `historyKeep` (older files, a
+   * larger setting before): cut here, their entries sent to the archive
+   * listeners; they must be written back.
    */
-  load(projects: Project[], tasks: Task[], sessions: Session[]) {
+  load(projects: Project[], tasks: Task[], sessions: Session[]): EntityChange[] {
     const byAge = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }) =>
       a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
+    const trimmed: EntityChange[] = [];
+    const keep = <K extends EntityKind>(kind: K, loaded: EntityOf<K>): EntityOf<K> => {
+      const entity = this.bounded(kind, loaded);
+      if (entity !== loaded) {
+        const projectId = kind === 'task' ? (entity as Task).projectId : undefined;
+        trimmed.push({ kind, id: entity.id, ...(projectId ? { projectId } : {}), entity });
+      }
+      return entity;
+    };
     for (const p of projects.sort(byAge)) this.byKind.project.set(p.id, p);
-    for (const t of tasks.sort(byAge)) {
+    for (const loaded of tasks.sort(byAge)) {
+      const t = keep('task', loaded);
       this.byKind.task.set(t.id, t);
       this.reindex('task', undefined, t);
     }
     const sessionsByAge = sessions.map((s) => ({ createdAt: s.startedAt, id: s.id, s })).sort(byAge);
-    for (const { s } of sessionsByAge) {
+    for (const { s: loaded } of sessionsByAge) {
+      const s = keep('session', loaded);
       this.byKind.session.set(s.id, s);
       this.reindex('session', undefined, s);
     }
+    return trimmed;
   }
 }

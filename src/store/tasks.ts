@@ -2,7 +2,7 @@ import { projectNotFound, sessionNotFound, taskNotFound, validationError } from 
 import { newId } from '../ids.ts';
 import type { Priority, Task, TaskStatus } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
-import { changeLink, checkTaskSessions, setTaskSessions } from './links.ts';
+import { changeLink, checkTaskSessions, linkTaskSessions } from './links.ts';
 import type { Store } from './store.ts';
 
 export interface TaskInput {
@@ -120,7 +120,9 @@ export function updateTask(store: Store, id: string, patch: TaskPatch, ifMatch?:
   const current = getTask(store, id);
   checkVersion(current, ifMatch);
   const { sessionIds, timeline, ...fields } = patch;
-  if (fields.dependencies) fields.dependencies = uniq(fields.dependencies);
+  for (const key of ['dependencies', 'skillIds', 'agentIds'] as const) {
+    if (fields[key]) fields[key] = uniq(fields[key]);
+  }
   const changes: Partial<Task> = changedFields(current, fields);
   if (changes.parentId) checkParent(store, current.projectId, changes.parentId, id);
   if (changes.dependencies) checkDependencies(store, current.projectId, changes.dependencies, id);
@@ -132,9 +134,8 @@ export function updateTask(store: Store, id: string, patch: TaskPatch, ifMatch?:
   if (timeline?.length) {
     changes.timeline = [...changes.timeline ?? current.timeline, ...timeline.map((e) => timelineEvent({ ...e, taskId: e.taskId ?? id }, now))];
   }
-  store.update('task', current, changes, now);
-  if (sessionIds) setTaskSessions(store, id, uniq(sessionIds));
-  return store.get('task', id)!;
+  if (sessionIds) linkTaskSessions(store, current, uniq(sessionIds), changes, now);
+  return store.update('task', current, changes, now);
 }
 
 export function addTaskTimeline(store: Store, id: string, entry: TimelineInput): Task {

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { durableFilesPerSecond } from './disk.ts';
+import { bulkLink, historyAppend } from './history.ts';
 import { QUICK, ROOT, callOk, inTurns, startBare, startBareFanOut, startMaestro, stop } from './lib.ts';
 import {
   fanOut, wsClient, getById, replayUnderFanOut, list, patch, postBurst, postSustained, readTemplate, seed, shutdown, startUp, writeDataset,
@@ -132,6 +133,28 @@ try {
   figures.shutdown = { ...down, diskFilesPerSecond: disk };
   // The reference is the time this disk needs for those files, from its own figure.
   row(`shutdown, ${down.pending} changes pending`, down.ms, 'ms', { reference: (1000 * down.pending) / disk, goal: '<= 1000 ms', pass: down.ms <= 1000 && down.exitCode === 0 && down.onDisk === down.pending });
+
+  console.log('9. one append to a long history');
+  const appends = [];
+  for (const entries of [1000, QUICK ? 20_000 : 100_000]) {
+    const a = await historyAppend(root, entries);
+    appends.push(a);
+    row(`append to a ${entries}-entry task timeline p50`, a.timeline.p50, 'ms');
+    row(`append to a ${entries}-entry session event list p50`, a.events.p50, 'ms');
+  }
+  figures.historyAppend = appends;
+  const [small, large] = appends;
+  row('append p50, long history vs 1,000 entries', large.timeline.p50, 'ms', {
+    reference: small.timeline.p50, goal: '<= 2x (same cost whatever the length)', pass: large.timeline.p50 <= 2 * small.timeline.p50,
+  });
+
+  console.log('10. one PATCH linking 3,000 tasks, 3 clients');
+  const linked = await bulkLink(root, QUICK ? 1000 : 3000);
+  figures.bulkLink = linked;
+  row(`PATCH linking ${linked.tasks} tasks`, linked.ms, 'ms');
+  row(`bytes sent to each client for ${linked.tasks} links`, linked.bytesPerClient / 1e6, 'MB', {
+    goal: '<= 2 KB a link', pass: linked.bytesPerClient <= 2000 * linked.tasks,
+  });
 } finally {
   await rm(root, { recursive: true, force: true });
 }

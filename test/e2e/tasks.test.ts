@@ -87,6 +87,17 @@ describe('§2 tasks', () => {
     assert.deepEqual(await get(t.id), t);
   });
 
+  it('PATCH removes duplicate skillIds, agentIds and dependencies like POST, keeping first-seen order', async () => {
+    const dep = await createTask({ title: 'dep' });
+    const created = await createTask({ skillIds: ['a', 'b', 'a'], agentIds: ['x', 'x'], dependencies: [dep.id, dep.id] });
+    assert.deepEqual([created.skillIds, created.agentIds, created.dependencies], [['a', 'b'], ['x'], [dep.id]]);
+    const t = await patch(created.id, { skillIds: ['c', 'b', 'c', 'b'], agentIds: ['y', 'x', 'y'], dependencies: [dep.id, dep.id] });
+    assert.deepEqual([t.skillIds, t.agentIds, t.dependencies], [['c', 'b'], ['y', 'x'], [dep.id]]);
+    assert.deepEqual(await get(t.id), t);
+    const same = await patch(t.id, { skillIds: ['c', 'c', 'b'], agentIds: ['y', 'x', 'x'] });
+    assert.equal(same.version, t.version, 'the same set with duplicates is no change');
+  });
+
   it('POST refuses a missing or empty title, a bad status or priority with 400 VALIDATION_ERROR', async () => {
     assertError(await api.post('/api/tasks', { projectId: project.id }), 400, 'VALIDATION_ERROR');
     assertError(await api.post('/api/tasks', { projectId: project.id, title: '' }), 400, 'VALIDATION_ERROR');

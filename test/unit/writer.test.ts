@@ -155,6 +155,28 @@ describe('DiskWriter (SPEC §7)', () => {
     assert.deepEqual(await w2.close(Date.now() + 100), [join(dir, 'projects', 'proj_lost.json')]);
   });
 
+  it('awaits beforeWrite before an entity file is written; a rejection keeps the entity dirty and unwritten', async () => {
+    let refuse = true;
+    const seen: string[] = [];
+    const w = make({
+      beforeWrite: async (change) => {
+        seen.push(change.id);
+        if (refuse) throw new Error('archive append failed');
+      },
+    });
+    w.mark(project('proj_b'));
+    w.mark({ kind: 'project', id: 'proj_gone', entity: null });
+    await w.flush();
+    assert.deepEqual(seen, ['proj_b'], 'not called for a deletion');
+    assert.equal(w.pending, 1);
+    assert.equal(w.failing, `write failed for ${join(dir, 'projects', 'proj_b.json')}: archive append failed`);
+    await assert.rejects(readFile(join(dir, 'projects', 'proj_b.json')), { code: 'ENOENT' });
+    refuse = false;
+    await w.flush();
+    assert.equal((await readProject('proj_b')).id, 'proj_b');
+    assert.equal(w.failing, undefined);
+  });
+
   it('tasks go to tasks/<projectId>/<id>.json', async () => {
     const w = make();
     w.mark({ kind: 'task', id: 'task_1', projectId: 'proj_x', entity: { id: 'task_1' } as never });
