@@ -11,10 +11,12 @@ import { checkUpgrade, createHandler, refuseOnSocket } from './http/handler.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { FileSystem } from './persistence/fs.ts';
 import { loadData } from './persistence/load.ts';
+import { removeManifest, removeOrphanManifests } from './persistence/manifest.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
 import { SkillsLibrary } from './skills/library.ts';
 import { Store } from './store/store.ts';
+import { missingDefaults } from './store/templates.ts';
 
 export class StartError extends Error {}
 
@@ -71,12 +73,19 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const startedAt = Date.now();
   const store = new Store();
   const loaded = await loadData(config.dataDir, logger);
-  store.load(loaded.projects, loaded.tasks, loaded.sessions);
+  const seeded = missingDefaults(loaded.templates);
+  store.load(loaded.projects, loaded.tasks, loaded.sessions, [...loaded.templates, ...seeded]);
+  await removeOrphanManifests(config.dataDir, (id) => store.has('session', id), logger);
   const writer = new DiskWriter({
     dataDir: config.dataDir, debounceMs: config.writeDebounceMs, maxPending: config.maxPendingWrites, logger, fs,
   });
   store.onChange((change) => writer.mark(change));
+  store.onChange((change) => {
+    if (change.kind !== 'session' || change.entity !== null) return;
+    removeManifest(config.dataDir, change.id).catch((err: Error) => logger.warn(`cannot remove the manifest of ${change.id}: ${err.message}`));
+  });
   for (const change of loaded.repaired) writer.mark(change);
+  for (const template of seeded) writer.mark({ kind: 'template', id: template.id, entity: template });
   const hub = new Hub({ pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger });
   store.onEvent((event) => hub.broadcast(event));
 

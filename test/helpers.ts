@@ -122,7 +122,9 @@ export function client(baseUrl: string, defaults: HttpOptions = {}) {
 
 export type Api = ReturnType<typeof client>;
 
-const ENTITY_PATHS: Record<EntityKind, string> = { project: '/api/projects', task: '/api/tasks', session: '/api/sessions' };
+const ENTITY_PATHS: Record<EntityKind, string> = {
+  project: '/api/projects', task: '/api/tasks', session: '/api/sessions', template: '/api/templates',
+};
 
 /**
  * Typed calls for the entity routes, for set-up and checks: each asserts the

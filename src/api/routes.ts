@@ -1,18 +1,21 @@
 import { Router } from '../http/router.ts';
 import { type Handler, jsonReply, type RouteDef } from './context.ts';
 import { projectRoutes } from './projects.ts';
+import { queueRoutes } from './queues.ts';
 import { sessionRoutes } from './sessions.ts';
 import { skillRoutes } from './skills.ts';
 import { spawnRoutes } from './spawn.ts';
 import { subtaskRoutes } from './subtasks.ts';
 import { taskRoutes } from './tasks.ts';
+import { templateRoutes } from './templates.ts';
 
 const healthRoutes: RouteDef[] = [
   { method: 'GET', path: '/health', handler: ({ services }) => jsonReply(200, services.health()) },
 ];
 
 const allRoutes: RouteDef[] = [
-  ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
+  ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...queueRoutes,
+  ...skillRoutes, ...templateRoutes,
 ];
 
 export type RouteEntry = Pick<RouteDef, 'handler' | 'body'>;

@@ -5,7 +5,7 @@ import {
 } from '../store/sessions.ts';
 import type { Store } from '../store/store.ts';
 import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
-import { id, idList, jsonObject, nonEmptyString, sessionStatus, stringMap, timelineType } from './schemas.ts';
+import { id, idList, jsonObject, nonEmptyString, sessionStatus, strategy, stringMap, timelineType } from './schemas.ts';
 
 const agentId = v.optional(v.nullable(v.string()));
 const SessionEventBody = v.object({ type: nonEmptyString, data: v.optional(v.unknown()) });
@@ -18,6 +18,7 @@ const CreateSession = v.object({
   name: v.optional(nonEmptyString),
   agentId,
   status: v.optional(sessionStatus),
+  strategy: v.optional(strategy),
   env: v.optional(stringMap),
   metadata: v.optional(jsonObject),
 });
@@ -25,6 +26,7 @@ const CreateSession = v.object({
 const UpdateSession = v.object({
   name: v.optional(nonEmptyString),
   status: v.optional(sessionStatus),
+  strategy: v.optional(strategy),
   agentId,
   env: v.optional(stringMap),
   metadata: v.optional(jsonObject),

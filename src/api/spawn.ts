@@ -1,8 +1,12 @@
 import * as v from 'valibot';
 import { newId } from '../ids.ts';
+import { manifestPath, removeManifest, writeManifest } from '../persistence/manifest.ts';
+import { uniq } from '../store/common.ts';
+import { requireLinkable } from '../store/links.ts';
+import { buildManifest } from '../store/manifest.ts';
 import { getProject } from '../store/projects.ts';
 import { createSession } from '../store/sessions.ts';
-import { uniq } from '../store/common.ts';
+import { templateOfRole } from '../store/templates.ts';
 import { isPlainFolderName } from '../skills/library.ts';
 import { type Ctx, jsonReply, parseBody, type RouteDef } from './context.ts';
 import { id, jsonObject } from './schemas.ts';
@@ -21,22 +25,38 @@ const SpawnBody = v.object({
   spawnedBy: v.optional(v.string()),
   // The original CLI names the parent session `sessionId`.
   sessionId: v.optional(v.string()),
+  // `tree` is refused: the original CLI refuses a manifest that names it.
+  strategy: v.optional(v.picklist(['simple', 'queue'], 'must be simple or queue (tree cannot be run by the CLI)'), 'simple'),
   context: v.optional(jsonObject),
   model: v.optional(v.string()),
   permissionMode: v.optional(v.string()),
 });
 
-/** SPEC §5: create a `spawning` session, link its tasks, ask the UI for a terminal. */
+/**
+ * SPEC §5: check, write the manifest durably, then (checking again, since the
+ * write let other requests run) create a `spawning` session linked to its tasks
+ * and ask every UI for a terminal. Nothing is created or broadcast if any step fails.
+ */
 async function spawnHandler({ services, body }: Ctx) {
   const input = parseBody(SpawnBody, body);
-  const { store, skills, logger } = services;
-  const project = getProject(store, input.projectId);
+  const { store, skills, logger, config } = services;
+  getProject(store, input.projectId);
+  const taskIds = uniq(input.taskIds);
+  for (const taskId of taskIds) requireLinkable(store, input.projectId, taskId);
   const onDisk = await skills.all();
   const missingSkills = input.skills.filter((s) => !onDisk.has(s));
   if (missingSkills.length) logger.warn(`spawn: skills not in ${skills.dir}: ${missingSkills.join(', ')}`);
-  const skillIds = uniq([`maestro-${input.role}`, ...input.skills]);
+
+  const project = getProject(store, input.projectId);
+  const tasks = taskIds.map((taskId) => requireLinkable(store, project.id, taskId));
   const sessionId = newId('sess');
-  const taskIds = uniq(input.taskIds);
+  const reason = typeof input.context?.reason === 'string' ? input.context.reason : null;
+  const manifest = buildManifest({
+    role: input.role, strategy: input.strategy, project, tasks, skills: input.skills, model: input.model,
+    permissionMode: input.permissionMode, reason, templateId: templateOfRole(store, input.role)?.id,
+  });
+  const path = manifestPath(config.dataDir, sessionId);
+  const skillIds = uniq([`maestro-${input.role}`, ...input.skills]);
   const env = {
     MAESTRO_SESSION_ID: sessionId,
     MAESTRO_PROJECT_ID: project.id,
@@ -44,25 +64,41 @@ async function spawnHandler({ services, body }: Ctx) {
     MAESTRO_SERVER_URL: services.serverUrl(),
     MAESTRO_SKILLS: skillIds.join(','),
     MAESTRO_ROLE: input.role,
+    MAESTRO_STRATEGY: input.strategy,
+    MAESTRO_MANIFEST_PATH: path,
   };
+  const spawnedBy = input.spawnedBy ?? input.sessionId ?? null;
   const metadata = {
     role: input.role,
     skills: input.skills,
     spawnSource: input.spawnSource,
-    spawnedBy: input.spawnedBy ?? input.sessionId ?? null,
-    spawnReason: typeof input.context?.reason === 'string' ? input.context.reason : null,
+    spawnedBy,
+    spawnReason: reason,
     context: input.context ?? null,
     model: input.model ?? null,
     permissionMode: input.permissionMode ?? null,
   };
-  const session = createSession(store, {
-    id: sessionId, projectId: project.id, taskIds, name: input.sessionName, status: 'spawning', env, metadata,
-  });
+  await writeManifest(config.dataDir, sessionId, manifest);
+
+  let session;
+  try {
+    session = createSession(store, {
+      id: sessionId, projectId: project.id, taskIds, name: input.sessionName, status: 'spawning', strategy: input.strategy,
+      role: input.role, spawnSource: input.spawnSource, spawnedBy, model: input.model ?? null, env, metadata,
+    });
+  } catch (err) {
+    await removeManifest(config.dataDir, sessionId).catch(() => {});
+    throw err;
+  }
+  const cwd = getProject(store, project.id).workingDir;
   store.emit('session:spawn_request', {
-    session, projectId: project.id, taskIds, skillIds, name: session.name, role: input.role,
-    workingDir: project.workingDir, env, missingSkills,
+    session, projectId: project.id, taskIds, skillIds, name: session.name, role: input.role, workingDir: cwd, env, missingSkills,
   });
-  return jsonReply(201, { success: true, sessionId, session, env, missingSkills });
+  store.emit('session:spawn', {
+    session, command: `maestro ${input.role} init`, cwd, envVars: env, manifest, projectId: project.id, taskIds,
+    spawnSource: input.spawnSource, parentSessionId: spawnedBy,
+  });
+  return jsonReply(201, { success: true, sessionId, session, env, manifestPath: path, missingSkills });
 }
 
 export const spawnRoutes: RouteDef[] = [{ method: 'POST', path: '/api/sessions/spawn', body: true, handler: spawnHandler }];

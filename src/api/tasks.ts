@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
 import { toJson } from '../store/store.ts';
 import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
-import { id, idList, nameList, nonEmptyString, priority, taskStatus, timelineEntry, timelineType } from './schemas.ts';
+import { id, idList, nameList, nonEmptyString, priority, taskSessionStatus, taskStatus, taskStatusInput, timelineEntry, timelineType } from './schemas.ts';
 
 const taskFields = {
   description: v.optional(v.string()),
@@ -21,14 +21,23 @@ const UpdateTask = v.object({
   title: v.optional(nonEmptyString),
   ...taskFields,
   sessionIds: v.optional(idList),
+  sessionStatus: v.optional(taskSessionStatus),
   timeline: v.optional(v.array(timelineEntry('update'))),
 });
+
+/**
+ * An agent's report (SPEC §15: what the original CLI sends): only `sessionStatus`
+ * applies; every other field is ignored, valid or not.
+ */
+const SessionReport = v.object({ sessionStatus: v.optional(taskSessionStatus) });
+const isSessionReport = (body: unknown) =>
+  typeof body === 'object' && body !== null && (body as { updateSource?: unknown }).updateSource === 'session';
 
 const TimelinePost = v.object({ message: v.string(), type: v.optional(timelineType, 'update'), sessionId: v.optional(id) });
 
 function listHandler({ services, query }: Ctx) {
   const parentId = query.get('parentId');
-  const status = queryList(query, 'status')?.map((s) => (s === 'todo' ? 'pending' : s));
+  const status = queryList(query, 'status')?.map(taskStatusInput);
   const filter = {
     projectId: query.get('projectId') ?? undefined,
     status,
@@ -45,7 +54,8 @@ export const taskRoutes: RouteDef[] = [
     list: listHandler,
     create: (store, body) => createTask(store, parseBody(CreateTask, body)),
     get: getTask,
-    update: (store, id, body, ifMatch) => updateTask(store, id, parseBody(UpdateTask, body), ifMatch),
+    update: (store, id, body, ifMatch) =>
+      updateTask(store, id, parseBody(isSessionReport(body) ? SessionReport : UpdateTask, body), ifMatch),
     remove: deleteTask,
   }),
   { method: 'GET', path: '/api/tasks/:id/children', handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)) },

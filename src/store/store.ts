@@ -1,4 +1,4 @@
-import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task } from '../types.ts';
+import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task, Template } from '../types.ts';
 import { changedFields } from './common.ts';
 
 /** What persistence hears: an entity was written (`entity`) or removed (`entity` null). */
@@ -43,7 +43,7 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V) {
 }
 
 /** The field each kind stamps with the time of its last change. */
-const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastActivity' } as const satisfies Record<EntityKind, string>;
+const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastActivity', template: 'updatedAt' } as const satisfies Record<EntityKind, string>;
 
 /**
  * The one source of truth: private Maps of immutable entity objects plus the
@@ -56,7 +56,7 @@ const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastA
  */
 export class Store {
   private readonly byKind: { [K in EntityKind]: Map<string, EntityOf<K>> } = {
-    project: new Map(), task: new Map(), session: new Map(),
+    project: new Map(), task: new Map(), session: new Map(), template: new Map(),
   };
   private readonly tasksByProject = new Map<string, Set<string>>();
   private readonly tasksByParent = new Map<string, Set<string>>();
@@ -206,10 +206,11 @@ export class Store {
    * Fill the store from disk, oldest first, with no events and no writes.
    * Link repair happens before this, on the plain loaded data.
    */
-  load(projects: Project[], tasks: Task[], sessions: Session[]) {
+  load(projects: Project[], tasks: Task[], sessions: Session[], templates: Template[] = []) {
     const byAge = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }) =>
       a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
     for (const p of projects.sort(byAge)) this.byKind.project.set(p.id, p);
+    for (const t of templates.sort(byAge)) this.byKind.template.set(t.id, t);
     for (const t of tasks.sort(byAge)) {
       this.byKind.task.set(t.id, t);
       this.reindex('task', undefined, t);

@@ -41,7 +41,8 @@ describe('§1/§2 sessions', () => {
       assert.match(s.id, /^sess_\d+_[a-z0-9]+$/);
       assert.deepEqual({ ...s, id: undefined, name: undefined, startedAt: undefined, lastActivity: undefined }, {
         id: undefined, name: undefined, startedAt: undefined, lastActivity: undefined,
-        projectId: project.id, taskIds: [], agentId: null, status: 'running', env: {}, events: [], timeline: [],
+        projectId: project.id, taskIds: [], agentId: null, status: 'running', strategy: 'simple', role: null, spawnSource: null,
+        spawnedBy: null, model: null, queue: null, env: {}, events: [], timeline: [],
         metadata: {}, completedAt: null, hostname: hostname(), platform: platform(), version: 1,
       });
       assert.ok(Number.isInteger(s.startedAt) && s.startedAt >= before && s.startedAt <= afterCreate);
