@@ -22,9 +22,13 @@ function finish(outcome: 'completed' | 'failed' | 'skipped', key: string) {
   };
 }
 
+/** The queue as the CLI's `queue status` prints it: with its session id and times (the session's). */
 const overview = (store: Store, sessionId: string) => {
-  const { queue } = getQueue(store, sessionId);
-  return { queue, stats: queueStats(queue) };
+  const { session, queue } = getQueue(store, sessionId);
+  return {
+    queue: { sessionId, strategy: session.strategy, ...queue, createdAt: session.startedAt, updatedAt: session.lastActivity },
+    stats: queueStats(queue),
+  };
 };
 
 export const queueRoutes: RouteDef[] = [

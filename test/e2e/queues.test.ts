@@ -40,7 +40,9 @@ describe('§15 session queues', () => {
     const res = await api.get(q(s.id), undefined, CLI);
     assert.equal(res.status, 200);
     assert.deepEqual(Object.keys(res.body).sort(), ['queue', 'stats']);
-    assert.deepEqual(res.body.queue, s.queue);
+    assert.deepEqual(res.body.queue, {
+      sessionId: s.id, strategy: 'queue', ...s.queue, createdAt: s.startedAt, updatedAt: s.lastActivity,
+    });
     assert.equal(res.body.queue.currentIndex, -1);
     for (const item of res.body.queue.items) {
       assert.deepEqual(Object.keys(item).sort(), ITEM_KEYS);
