@@ -228,6 +228,12 @@ export class EventLog {
   close() {
     this.ws.terminate();
   }
+
+  /** The events so far, after letting messages already on their way arrive. */
+  async settled(): Promise<WsMessage[]> {
+    await new Promise((r) => setImmediate(r));
+    return this.events;
+  }
 }
 
 export interface ServerProcess {

@@ -6,13 +6,8 @@ import type { Role } from '../types.ts';
  * agent reports through `maestro report …`, which reaches `PATCH /api/tasks/:id`
  * (`sessionStatus`) and the session timeline.
  */
-const WORKER = [
-  '# Worker: ${TASK_TITLE}',
-  '',
-  'You are a worker agent. You own the task below until you report it complete, blocked or failed.',
-  '',
-  '## The task',
-  '',
+/** The task (the goal, for an orchestrator) and when it is done. */
+const TASK_FACTS = [
   '- Id: `${TASK_ID}`',
   '- Priority: ${TASK_PRIORITY}',
   '',
@@ -22,10 +17,10 @@ const WORKER = [
   '',
   '${ACCEPTANCE_CRITERIA}',
   '',
-  '### Everything assigned to this session',
-  '',
-  '${ALL_TASKS}',
-  '',
+];
+
+/** What both roles are told about the project. */
+const PROJECT_CONTEXT = [
   '## What you know about the project',
   '',
   '${CODEBASE_CONTEXT}',
@@ -38,6 +33,21 @@ const WORKER = [
   '',
   '${PROJECT_STANDARDS}',
   '',
+];
+
+const WORKER = [
+  '# Worker: ${TASK_TITLE}',
+  '',
+  'You are a worker agent. You own the task below until you report it complete, blocked or failed.',
+  '',
+  '## The task',
+  '',
+  ...TASK_FACTS,
+  '### Everything assigned to this session',
+  '',
+  '${ALL_TASKS}',
+  '',
+  ...PROJECT_CONTEXT,
   '## How to work',
   '',
   '1. Read before you write: find the code the task touches and how it is tested today.',
@@ -71,27 +81,8 @@ const ORCHESTRATOR = [
   '',
   '## The goal',
   '',
-  '- Id: `${TASK_ID}`',
-  '- Priority: ${TASK_PRIORITY}',
-  '',
-  '${TASK_DESCRIPTION}',
-  '',
-  '### Done means',
-  '',
-  '${ACCEPTANCE_CRITERIA}',
-  '',
-  '## What you know about the project',
-  '',
-  '${CODEBASE_CONTEXT}',
-  '',
-  '### Related tasks',
-  '',
-  '${RELATED_TASKS}',
-  '',
-  '### House rules',
-  '',
-  '${PROJECT_STANDARDS}',
-  '',
+  ...TASK_FACTS,
+  ...PROJECT_CONTEXT,
   '## How to work',
   '',
   '1. Get your bearings: `maestro whoami` and `maestro status`.',

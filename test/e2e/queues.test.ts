@@ -11,11 +11,6 @@ const ITEM_KEYS = ['addedAt', 'completedAt', 'failReason', 'startedAt', 'status'
 /** The CLI sends this on every request, body or not. */
 const CLI = { headers: { 'content-type': 'application/json' } };
 
-async function settle(events: EventLog) {
-  await new Promise((r) => setImmediate(r));
-  return events.events;
-}
-
 describe('§15 session queues', () => {
   let api: Api;
   let events: EventLog;
@@ -60,7 +55,7 @@ describe('§15 session queues', () => {
     const res = await api.get(q(s.id, '/top'));
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { hasMore: true, item: s.queue!.items[0] });
-    assert.deepEqual(await settle(events), []);
+    assert.deepEqual(await events.settled(), []);
   });
 
   it('start → {success, item, message}: processing, currentIndex, the task working and in_progress, broadcast', async () => {
@@ -79,7 +74,7 @@ describe('§15 session queues', () => {
     assert.equal(session.version, s.version + 1);
     const t = await getTask(a.id);
     assert.deepEqual([t.sessionStatus, t.status], ['working', 'in_progress']);
-    const seen = await settle(events);
+    const seen = await events.settled();
     assert.deepEqual(seen.map((e) => e.type), ['session:updated', 'task:updated']);
     assert.deepEqual(seen[0].data, session);
     assert.deepEqual(seen[1].data, t);
@@ -90,7 +85,7 @@ describe('§15 session queues', () => {
     await api.post(q(s.id, '/start'));
     events.clear();
     assertError(await api.post(q(s.id, '/start')), 400, 'VALIDATION_ERROR');
-    assert.deepEqual(await settle(events), []);
+    assert.deepEqual(await events.settled(), []);
   });
 
   it('start leaves a task that is not todo in its status', async () => {
@@ -117,14 +112,14 @@ describe('§15 session queues', () => {
     assert.equal(res.body.hasMore, true);
     assert.equal((await getTask(a.id)).sessionStatus, 'completed');
     assert.equal((await entities(api).get('session', s.id)).queue!.currentIndex, -1);
-    assert.deepEqual((await settle(events)).map((e) => e.type), ['session:updated', 'task:updated']);
+    assert.deepEqual((await events.settled()).map((e) => e.type), ['session:updated', 'task:updated']);
   });
 
   it('complete, fail and skip with nothing processing → 400 (skip of a queued item aside)', async () => {
     const s = await queueSession([await task('a')]);
     assertError(await api.post(q(s.id, '/complete')), 400, 'VALIDATION_ERROR');
     assertError(await api.post(q(s.id, '/fail'), { reason: 'x' }), 400, 'VALIDATION_ERROR');
-    assert.deepEqual(await settle(events), []);
+    assert.deepEqual(await events.settled(), []);
   });
 
   it('fail {reason?} → {success, failedItem, nextItem, hasMore, message}; the task failed', async () => {
@@ -170,7 +165,7 @@ describe('§15 session queues', () => {
     const top = await api.get(q(s.id, '/top'));
     assert.deepEqual({ ...top.body, message: undefined }, { hasMore: false, item: null, message: undefined });
     assert.equal(typeof top.body.message, 'string');
-    assert.deepEqual(await settle(events), []);
+    assert.deepEqual(await events.settled(), []);
     const stats = (await api.get(q(s.id))).body.stats;
     assert.deepEqual(stats, { total: 1, queued: 0, processing: 0, completed: 1, failed: 0, skipped: 0 });
   });
@@ -187,7 +182,7 @@ describe('§15 session queues', () => {
     assert.deepEqual(session.taskIds, [a.id, b.id]);
     assert.deepEqual(session.queue!.items.map((i) => i.taskId), [a.id, b.id]);
     assert.deepEqual((await getTask(b.id)).sessionIds, [s.id]);
-    assert.deepEqual((await settle(events)).map((e) => e.type), [
+    assert.deepEqual((await events.settled()).map((e) => e.type), [
       'session:task_added', 'task:session_added', 'task:updated', 'session:updated', 'session:updated',
     ]);
   });

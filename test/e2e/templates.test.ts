@@ -15,11 +15,6 @@ const PLACEHOLDERS = ['TASK_ID', 'TASK_TITLE', 'TASK_DESCRIPTION', 'TASK_PRIORIT
 /** The UI sends this on reset, with no body. */
 const UI_HEADERS = { 'content-type': 'application/json' };
 
-async function settle(events: EventLog) {
-  await new Promise((r) => setImmediate(r));
-  return events.events;
-}
-
 describe('§15 role templates', () => {
   let server: TestServer;
   let api: Api;
@@ -115,7 +110,7 @@ describe('§15 role templates', () => {
       assert.deepEqual([t.name, t.role, t.content, t.isDefault, t.version], ['Terse worker', 'worker', '# ${TASK_TITLE}', false, 1]);
       assert.notEqual(t.id, 'tmpl_mine');
       assert.equal(t.updatedAt, t.createdAt);
-      const seen = await settle(events);
+      const seen = await events.settled();
       assert.deepEqual(seen.map((e) => [e.type, e.data]), [['template:created', t]]);
       assert.deepEqual((await api.get('/api/templates')).body.at(-1), t);
       const file = join(server.dataDir, 'templates', `${t.id}.json`);
@@ -132,7 +127,7 @@ describe('§15 role templates', () => {
       }
       assertError(await api.post('/api/templates'), 400, 'VALIDATION_ERROR');
       assert.equal((await api.get('/api/templates')).body.length, count);
-      assert.deepEqual(await settle(events), []);
+      assert.deepEqual(await events.settled(), []);
     });
   });
 
@@ -148,7 +143,7 @@ describe('§15 role templates', () => {
       const patch = await api.patch(`/api/templates/${t.id}`, { name: 'b' });
       assert.equal(patch.status, 200);
       assert.deepEqual([patch.body.name, patch.body.content, patch.body.version], ['b', 'two', 3]);
-      const seen = await settle(events);
+      const seen = await events.settled();
       assert.deepEqual(seen.map((e) => e.type), ['template:updated', 'template:updated']);
       assert.deepEqual(seen[1].data, patch.body);
     });
@@ -161,7 +156,7 @@ describe('§15 role templates', () => {
         assert.equal(res.status, 200);
         assert.deepEqual(res.body, t);
       }
-      assert.deepEqual(await settle(events), []);
+      assert.deepEqual(await events.settled(), []);
     });
 
     it('an empty name, a non-string content, no body → 400; unknown id → 404; wrong If-Match → 412', async () => {
@@ -182,7 +177,7 @@ describe('§15 role templates', () => {
       assert.equal(res.status, 200, res.text);
       assert.deepEqual([res.body.name, res.body.content, res.body.isDefault, res.body.version],
         ['Mine', BUILTIN_TEMPLATES.orchestrator.content, false, 2]);
-      const seen = await settle(events);
+      const seen = await events.settled();
       assert.deepEqual(seen.map((e) => [e.type, e.data]), [['template:updated', res.body]]);
     });
 
@@ -196,7 +191,7 @@ describe('§15 role templates', () => {
       events.clear();
       const again = await api.post(`/api/templates/${worker.id}/reset`, { ignored: true });
       assert.deepEqual(again.body, res.body);
-      assert.deepEqual(await settle(events), []);
+      assert.deepEqual(await events.settled(), []);
     });
 
     it('an unknown template → 404 TEMPLATE_NOT_FOUND', async () => {
@@ -213,7 +208,7 @@ describe('§15 role templates', () => {
       const res = await api.delete(`/api/templates/${t.id}`, undefined, { headers: UI_HEADERS });
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { success: true, id: t.id });
-      assert.deepEqual((await settle(events)).map((e) => [e.type, e.data]), [['template:deleted', { id: t.id }]]);
+      assert.deepEqual((await events.settled()).map((e) => [e.type, e.data]), [['template:deleted', { id: t.id }]]);
       assertError(await api.get(`/api/templates/${t.id}`), 404, 'TEMPLATE_NOT_FOUND');
       await waitFor(async () => !(await readdir(join(server.dataDir, 'templates'))).includes(`${t.id}.json`));
     });
@@ -224,7 +219,7 @@ describe('§15 role templates', () => {
         assert.equal((await api.get(`/api/templates/${t.id}`)).status, 200);
       }
       assertError(await api.delete('/api/templates/tmpl_0_missing'), 404, 'TEMPLATE_NOT_FOUND');
-      assert.deepEqual(await settle(events), []);
+      assert.deepEqual(await events.settled(), []);
     });
   });
 
