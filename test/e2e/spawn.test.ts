@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Logger } from '../../src/log.ts';
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { client, EventLog, FIXTURE_SKILLS, startTestServer, type TestServer, waitFor } from '../helpers.ts';
+import { assertError, client, EventLog, FIXTURE_SKILLS, startTestServer, type TestServer, waitFor } from '../helpers.ts';
 
 const exists = (path: string) => access(path).then(() => true, () => false);
 
@@ -365,5 +365,26 @@ describe('§5 MAESTRO_SERVER_URL without SERVER_URL', () => {
     const res = await api.post('/api/sessions/spawn', { projectId: project.id, taskIds: [task.id] });
     assert.equal(res.status, 201);
     assert.equal(res.body.env.MAESTRO_SERVER_URL, `http://localhost:${server.port}`);
+  });
+});
+
+describe('§5 a manifest that cannot be written', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer({ SKILLS_DIR: FIXTURE_SKILLS }); });
+  after(() => server.cleanup());
+
+  it('fails the spawn with 500: no session, no link, nothing broadcast', async () => {
+    const api = client(server.url);
+    const project = (await api.post('/api/projects', { name: 'p' })).body;
+    const task = (await api.post('/api/tasks', { projectId: project.id, title: 't' })).body;
+    // A file where the manifests folder must be.
+    await writeFile(join(server.dataDir, 'manifests'), 'not a folder');
+    const events = await EventLog.connect(server.url);
+    const res = await api.post('/api/sessions/spawn', { projectId: project.id, taskIds: [task.id] });
+    assertError(res, 500, 'INTERNAL_ERROR');
+    assert.deepEqual((await api.get('/api/sessions')).body, []);
+    assert.deepEqual((await api.get(`/api/tasks/${task.id}`)).body.sessionIds, []);
+    assert.deepEqual(await events.settled(), []);
+    events.close();
   });
 });
