@@ -3,7 +3,7 @@ import { newId } from '../ids.ts';
 import { manifestPath, removeManifest, writeManifest } from '../persistence/manifest.ts';
 import { uniq } from '../store/common.ts';
 import { requireLinkable } from '../store/links.ts';
-import { buildManifest } from '../store/manifest.ts';
+import { buildManifest } from '../store/spawn-manifest.ts';
 import { getProject } from '../store/projects.ts';
 import { createSession } from '../store/sessions.ts';
 import { templateOfRole } from '../store/templates.ts';
