@@ -26,3 +26,4 @@ export const taskNotFound = (id: string) => notFound('TASK_NOT_FOUND', 'Task', i
 export const sessionNotFound = (id: string) => notFound('SESSION_NOT_FOUND', 'Session', id);
 export const subtaskNotFound = (id: string) => notFound('SUBTASK_NOT_FOUND', 'Subtask', id);
 export const skillNotFound = (id: string) => notFound('SKILL_NOT_FOUND', 'Skill', id);
+export const templateNotFound = (id: string) => notFound('TEMPLATE_NOT_FOUND', 'Template', id);

@@ -15,10 +15,12 @@ import { createLogger, type Logger } from './log.ts';
 import type { FileSystem } from './persistence/fs.ts';
 import { Archive } from './persistence/archive.ts';
 import { ensureFolder, loadData } from './persistence/load.ts';
+import { removeManifest, removeOrphanManifests } from './persistence/manifest.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
 import { SkillsLibrary } from './skills/library.ts';
 import { Store } from './store/store.ts';
+import { missingDefaults } from './store/templates.ts';
 
 export class StartError extends Error {}
 
@@ -79,8 +81,10 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const archive = new Archive({ dataDir: config.dataDir, logger, fs });
   store.onArchive((archived) => archive.add(archived));
   const loaded = await loadData(config.dataDir, logger);
-  const trimmed = store.load(loaded.projects, loaded.tasks, loaded.sessions);
+  const seeded = missingDefaults(loaded.templates);
+  const trimmed = store.load(loaded.projects, loaded.tasks, loaded.sessions, [...loaded.templates, ...seeded]);
   await archive.removeOrphans((kind, id) => store.has(kind, id));
+  await removeOrphanManifests(config.dataDir, (id) => store.has('session', id), logger);
   const writer = new DiskWriter({
     dataDir: config.dataDir, debounceMs: config.writeDebounceMs, maxPending: config.maxPendingWrites, logger, fs,
     beforeWrite: (change) => archive.persist(change.kind, change.id),
@@ -95,6 +99,11 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger,
     bufferCount: config.eventBuffer, bufferBytes: config.eventBufferBytes, maxClients: config.maxEventClients,
   });
+  store.onChange((change) => {
+    if (change.kind !== 'session' || change.entity !== null) return;
+    removeManifest(config.dataDir, change.id).catch((err: Error) => logger.warn(`cannot remove the manifest of ${change.id}: ${err.message}`));
+  });
+  for (const template of seeded) writer.mark({ kind: 'template', id: template.id, entity: template });
   store.onEvent((event) => hub.broadcast(event));
 
   const guard = guardOptions(config);

@@ -123,7 +123,9 @@ export function client(baseUrl: string, defaults: HttpOptions = {}) {
 
 export type Api = ReturnType<typeof client>;
 
-const ENTITY_PATHS: Record<EntityKind, string> = { project: '/api/projects', task: '/api/tasks', session: '/api/sessions' };
+const ENTITY_PATHS: Record<EntityKind, string> = {
+  project: '/api/projects', task: '/api/tasks', session: '/api/sessions', template: '/api/templates',
+};
 
 /**
  * Typed calls for the entity routes, for set-up and checks: each asserts the
@@ -226,6 +228,12 @@ export class EventLog {
 
   close() {
     this.ws.terminate();
+  }
+
+  /** The events so far, after letting messages already on their way arrive. */
+  async settled(): Promise<WsMessage[]> {
+    await new Promise((r) => setImmediate(r));
+    return this.events;
   }
 }
 

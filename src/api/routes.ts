@@ -3,11 +3,13 @@ import { Router } from '../http/router.ts';
 import { type Handler, jsonReply, type RouteDef } from './context.ts';
 import { historyRoutes } from './history.ts';
 import { projectRoutes } from './projects.ts';
+import { queueRoutes } from './queues.ts';
 import { sessionRoutes } from './sessions.ts';
 import { skillRoutes } from './skills.ts';
 import { spawnRoutes } from './spawn.ts';
 import { subtaskRoutes } from './subtasks.ts';
 import { taskRoutes } from './tasks.ts';
+import { templateRoutes } from './templates.ts';
 
 const healthRoutes: RouteDef[] = [
   { method: 'GET', path: '/health', handler: ({ services }) => jsonReply(200, services.health()) },
@@ -18,7 +20,8 @@ const eventRoutes: RouteDef[] = [
 ];
 
 const allRoutes: RouteDef[] = [
-  ...healthRoutes, ...eventRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...historyRoutes, ...skillRoutes,
+  ...healthRoutes, ...eventRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...queueRoutes,
+  ...historyRoutes, ...skillRoutes, ...templateRoutes,
 ];
 
 export type RouteEntry = Pick<RouteDef, 'handler' | 'body'>;

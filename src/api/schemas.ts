@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { ID_PATTERN } from '../ids.ts';
-import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
+import { PRIORITIES, SESSION_STATUSES, STRATEGIES, TASK_SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
 
 const TIMELINE_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
 
@@ -8,12 +8,16 @@ export const nonEmptyString = v.pipe(v.string(), v.check((s) => s.trim().length 
 export const id = v.pipe(v.string(), v.regex(ID_PATTERN, 'must match [A-Za-z0-9_-]{1,128}'));
 export const idList = v.array(id);
 export const nameList = v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(128)));
+/** `pending` is an input synonym of `todo` (SPEC §1). */
+export const taskStatusInput = (s: string) => (s === 'pending' ? 'todo' : s);
 export const taskStatus = v.pipe(
-  v.picklist([...TASK_STATUSES, 'todo']),
-  v.transform((s) => (s === 'todo' ? 'pending' : s) as (typeof TASK_STATUSES)[number]),
+  v.picklist([...TASK_STATUSES, 'pending']),
+  v.transform((s) => taskStatusInput(s) as (typeof TASK_STATUSES)[number]),
 );
 export const priority = v.picklist(PRIORITIES);
 export const sessionStatus = v.picklist(SESSION_STATUSES);
+export const strategy = v.picklist(STRATEGIES);
+export const taskSessionStatus = v.nullable(v.picklist(TASK_SESSION_STATUSES));
 export const timelineType = v.pipe(v.string(), v.regex(TIMELINE_TYPE, 'must match ^[a-z][a-z0-9_]{0,63}$'));
 // valibot's record() takes an array for an object with keys "0", "1", …: refuse arrays first.
 const plainObject = v.custom<Record<string, unknown>>(

@@ -7,7 +7,7 @@ import type { Store } from '../store/store.ts';
 import { normalStatuses } from '../store/list-cache.ts';
 import { SESSION_STATUSES } from '../types.ts';
 import { cachedListReply, type Ctx, entityReply, entityRoutes, parseBody, queryList, type RouteDef } from './context.ts';
-import { id, idList, jsonObject, nonEmptyString, sessionStatus, stringMap, timelineType } from './schemas.ts';
+import { id, idList, jsonObject, nonEmptyString, sessionStatus, strategy, stringMap, timelineType } from './schemas.ts';
 
 const agentId = v.optional(v.nullable(v.string()));
 const SessionEventBody = v.object({ type: nonEmptyString, data: v.optional(v.unknown()) });
@@ -20,6 +20,7 @@ const CreateSession = v.object({
   name: v.optional(nonEmptyString),
   agentId,
   status: v.optional(sessionStatus),
+  strategy: v.optional(strategy),
   env: v.optional(stringMap),
   metadata: v.optional(jsonObject),
 });
@@ -27,6 +28,7 @@ const CreateSession = v.object({
 const UpdateSession = v.object({
   name: v.optional(nonEmptyString),
   status: v.optional(sessionStatus),
+  strategy: v.optional(strategy),
   agentId,
   env: v.optional(stringMap),
   metadata: v.optional(jsonObject),

@@ -4,7 +4,7 @@ import { toJson } from '../store/store.ts';
 import { normalStatuses } from '../store/list-cache.ts';
 import { TASK_STATUSES } from '../types.ts';
 import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
-import { id, idList, nameList, nonEmptyString, priority, taskStatus, timelineEntry, timelineType } from './schemas.ts';
+import { id, idList, nameList, nonEmptyString, priority, taskSessionStatus, taskStatus, taskStatusInput, timelineEntry, timelineType } from './schemas.ts';
 
 const taskFields = {
   description: v.optional(v.string()),
@@ -23,15 +23,24 @@ const UpdateTask = v.object({
   title: v.optional(nonEmptyString),
   ...taskFields,
   sessionIds: v.optional(idList),
+  sessionStatus: v.optional(taskSessionStatus),
   timeline: v.optional(v.array(timelineEntry('update'))),
 });
+
+/**
+ * An agent's report (SPEC §15: what the original CLI sends): only `sessionStatus`
+ * applies; every other field is ignored, valid or not.
+ */
+const SessionReport = v.object({ sessionStatus: v.optional(taskSessionStatus) });
+const isSessionReport = (body: unknown) =>
+  typeof body === 'object' && body !== null && (body as { updateSource?: unknown }).updateSource === 'session';
 
 const TimelinePost = v.object({ message: v.string(), type: v.optional(timelineType, 'update'), sessionId: v.optional(id) });
 
 function listHandler({ services, query }: Ctx) {
   const parentId = query.get('parentId');
-  // One spelling per filter (issue 9): `status=todo,pending,todo` is `status=pending`.
-  const status = normalStatuses(queryList(query, 'status')?.map((s) => (s === 'todo' ? 'pending' : s)), TASK_STATUSES);
+  // One spelling per filter (issue 9): `status=todo,pending,todo` is `status=todo`.
+  const status = normalStatuses(queryList(query, 'status')?.map(taskStatusInput), TASK_STATUSES);
   const filter = {
     projectId: query.get('projectId') ?? undefined,
     status,
@@ -48,7 +57,8 @@ export const taskRoutes: RouteDef[] = [
     list: listHandler,
     create: (store, body) => createTask(store, parseBody(CreateTask, body)),
     get: getTask,
-    update: (store, id, body, ifMatch) => updateTask(store, id, parseBody(UpdateTask, body), ifMatch),
+    update: (store, id, body, ifMatch) =>
+      updateTask(store, id, parseBody(isSessionReport(body) ? SessionReport : UpdateTask, body), ifMatch),
     remove: deleteTask,
   }),
   { method: 'GET', path: '/api/tasks/:id/children', handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)) },

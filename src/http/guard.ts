@@ -10,6 +10,8 @@ export interface GuardOptions {
   token: string | undefined;
 }
 
+const TAURI_WINDOWS_HOST = 'tauri.localhost';
+
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
 export function guardOptions(config: { host: string; allowedHosts: string[]; corsOrigins: string[]; token?: string }): GuardOptions {
@@ -47,8 +49,9 @@ export function isAllowedOrigin(origin: string, options: GuardOptions): boolean 
     return false;
   }
   if (url.protocol === 'tauri:') return true;
-  return (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_NAMES.has(url.hostname)
-    && url.pathname === '/' && !url.username && !url.password;
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.username || url.password) return false;
+  // The Windows webview of a Tauri app sends http(s)://tauri.localhost, without a port.
+  return LOOPBACK_NAMES.has(url.hostname) || (url.hostname === TAURI_WINDOWS_HOST && url.port === '');
 }
 
 /**

@@ -1,9 +1,10 @@
 import { hostname, platform } from 'node:os';
 import { projectNotFound, sessionNotFound, validationError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { ENDED_SESSION_STATUSES, type Session, type SessionEvent, type SessionStatus } from '../types.ts';
+import { ENDED_SESSION_STATUSES, type Session, type SessionEvent, type SessionStatus, type Strategy } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
 import { changeLink, linkSessionTasks, requireLinkable } from './links.ts';
+import { queueFor } from './queues.ts';
 import type { Store } from './store.ts';
 
 export interface SessionInput {
@@ -13,6 +14,12 @@ export interface SessionInput {
   name?: string;
   agentId?: string | null;
   status?: SessionStatus;
+  strategy?: Strategy;
+  /** Set by spawn (SPEC §5); the original UI reads them top-level. */
+  role?: string | null;
+  spawnSource?: string | null;
+  spawnedBy?: string | null;
+  model?: string | null;
   env?: Record<string, string>;
   metadata?: Record<string, unknown>;
 }
@@ -25,6 +32,7 @@ export interface SessionEventInput {
 export interface SessionPatch {
   name?: string;
   status?: SessionStatus;
+  strategy?: Strategy;
   agentId?: string | null;
   env?: Record<string, string>;
   /** Merged one level deep; a `null` value deletes its key. */
@@ -82,6 +90,7 @@ export function createSession(store: Store, input: SessionInput): Session {
   const now = Date.now();
   const id = input.id ?? newId('sess');
   const status = input.status ?? 'running';
+  const strategy = input.strategy ?? 'simple';
   const session: Session = {
     id,
     projectId: input.projectId,
@@ -89,6 +98,12 @@ export function createSession(store: Store, input: SessionInput): Session {
     name: input.name ?? `Session ${id.slice(-6)}`,
     agentId: input.agentId ?? null,
     status,
+    strategy,
+    role: input.role ?? null,
+    spawnSource: input.spawnSource ?? null,
+    spawnedBy: input.spawnedBy ?? null,
+    model: input.model ?? null,
+    queue: queueFor(strategy, taskIds, null, now),
     env: input.env ?? {},
     events: [],
     timeline: [],
@@ -117,6 +132,7 @@ export function updateSession(store: Store, id: string, patch: SessionPatch, ifM
   }
   const now = Date.now();
   if (changes.status) changes.completedAt = isEnded(changes.status) ? now : null;
+  if (changes.strategy) changes.queue = queueFor(changes.strategy, taskIds ?? current.taskIds, current.queue, now);
   if (events?.length) changes.events = [...current.events, ...events.map((e) => sessionEvent(e, now))];
   if (taskIds) linkSessionTasks(store, current, uniq(taskIds), changes, now);
   return store.update('session', current, changes, now);

@@ -1,9 +1,9 @@
-import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task } from '../types.ts';
+import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task, Template } from '../types.ts';
 import { changedFields } from './common.ts';
 import { ListCache } from './list-cache.ts';
 
 /** The lists of each kind that are bounded; older entries move to the archive (SPEC §7). */
-export const HISTORY_FIELDS = { project: [], task: ['timeline'], session: ['timeline', 'events'] } as const satisfies Record<EntityKind, readonly string[]>;
+export const HISTORY_FIELDS = { project: [], task: ['timeline'], session: ['timeline', 'events'], template: [] } as const satisfies Record<EntityKind, readonly string[]>;
 export type HistoryKind = 'task' | 'session';
 export type HistoryField = 'timeline' | 'events';
 export type HistoryEntry = { id: string } & Record<string, unknown>;
@@ -55,7 +55,7 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V) {
 }
 
 /** The field each kind stamps with the time of its last change. */
-const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastActivity' } as const satisfies Record<EntityKind, string>;
+const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastActivity', template: 'updatedAt' } as const satisfies Record<EntityKind, string>;
 
 /**
  * The one source of truth: private Maps of immutable entity objects plus the
@@ -68,7 +68,7 @@ const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastA
  */
 export class Store {
   private readonly byKind: { [K in EntityKind]: Map<string, EntityOf<K>> } = {
-    project: new Map(), task: new Map(), session: new Map(),
+    project: new Map(), task: new Map(), session: new Map(), template: new Map(),
   };
   private readonly tasksByProject = new Map<string, Set<string>>();
   private readonly tasksByParent = new Map<string, Set<string>>();
@@ -236,7 +236,7 @@ export class Store {
    * larger setting before): cut here, their entries sent to the archive
    * listeners; they must be written back.
    */
-  load(projects: Project[], tasks: Task[], sessions: Session[]): EntityChange[] {
+  load(projects: Project[], tasks: Task[], sessions: Session[], templates: Template[] = []): EntityChange[] {
     const byAge = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }) =>
       a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
     const trimmed: EntityChange[] = [];
@@ -249,6 +249,7 @@ export class Store {
       return entity;
     };
     for (const p of projects.sort(byAge)) this.byKind.project.set(p.id, p);
+    for (const t of templates.sort(byAge)) this.byKind.template.set(t.id, t);
     for (const loaded of tasks.sort(byAge)) {
       const t = keep('task', loaded);
       this.byKind.task.set(t.id, t);

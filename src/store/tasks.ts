@@ -1,6 +1,6 @@
 import { projectNotFound, sessionNotFound, taskNotFound, validationError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { Priority, Task, TaskStatus } from '../types.ts';
+import type { Priority, Task, TaskSessionStatus, TaskStatus } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
 import { changeLink, checkTaskSessions, linkTaskSessions } from './links.ts';
 import type { Store } from './store.ts';
@@ -29,6 +29,7 @@ export interface TaskPatch {
   skillIds?: string[];
   agentIds?: string[];
   sessionIds?: string[];
+  sessionStatus?: TaskSessionStatus | null;
   timeline?: TimelineInput[];
 }
 
@@ -91,7 +92,7 @@ export function createTask(store: Store, input: TaskInput): Task {
   const dependencies = uniq(input.dependencies ?? []);
   checkDependencies(store, input.projectId, dependencies);
   const now = Date.now();
-  const status = input.status ?? 'pending';
+  const status = input.status ?? 'todo';
   const task: Task = {
     id: newId('task'),
     projectId: input.projectId,
@@ -100,6 +101,7 @@ export function createTask(store: Store, input: TaskInput): Task {
     description: input.description ?? '',
     initialPrompt: input.initialPrompt ?? '',
     status,
+    sessionStatus: null,
     priority: input.priority ?? 'medium',
     sessionIds: [],
     skillIds: uniq(input.skillIds ?? []),

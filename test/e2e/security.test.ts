@@ -142,8 +142,13 @@ const FOREIGN_HOSTS = ['evil.example', 'evil.example:3000', 'localhost.evil.exam
 const FOREIGN_ORIGINS = [
   'https://evil.example', 'http://localhost.evil.example', 'null', 'http://127.0.0.1.evil.example:5173',
   'http://localhost@evil.example', 'https://app.example.com:8443', 'chrome-extension://abcdef',
+  'http://tauri.localhost.evil.example', 'https://evil.tauri.localhost', 'http://tauri.localhost:8080',
 ];
-const LOOPBACK_ORIGINS = ['http://localhost:5173', 'https://127.0.0.1', 'http://[::1]:8080', 'http://localhost', 'tauri://localhost'];
+/** Loopback, and the Tauri app origins: macOS/Linux `tauri://localhost`, the Windows webview's `http(s)://tauri.localhost`. */
+const LOOPBACK_ORIGINS = [
+  'http://localhost:5173', 'https://127.0.0.1', 'http://[::1]:8080', 'http://localhost', 'tauri://localhost',
+  'http://tauri.localhost', 'https://tauri.localhost',
+];
 const LISTED_ORIGIN = 'https://app.example.com';
 const LISTED_HOST = 'maestro.internal';
 

@@ -11,7 +11,8 @@ import { type Api, assertError, EventLog, sleep, type TestServer, useApiServer }
 
 const TASK_KEYS = [
   'agentIds', 'completedAt', 'createdAt', 'dependencies', 'description', 'id', 'initialPrompt', 'parentId', 'priority',
-  'projectId', 'sessionIds', 'skillIds', 'startedAt', 'status', 'subtasks', 'timeline', 'title', 'updatedAt', 'version',
+  'projectId', 'sessionIds', 'sessionStatus', 'skillIds', 'startedAt', 'status', 'subtasks', 'timeline', 'title', 'updatedAt',
+  'version',
 ];
 
 async function eventTypes(log: EventLog) {
@@ -58,7 +59,8 @@ describe('§2 tasks', () => {
     assert.equal(t.title, 'first');
     assert.equal(t.description, '');
     assert.equal(t.initialPrompt, '');
-    assert.equal(t.status, 'pending');
+    assert.equal(t.status, 'todo');
+    assert.equal(t.sessionStatus, null);
     assert.equal(t.priority, 'medium');
     for (const k of ['sessionIds', 'skillIds', 'agentIds', 'dependencies', 'subtasks']) assert.deepEqual(t[k], [], k);
     assert.equal(t.timeline.length, 1);
@@ -108,19 +110,21 @@ describe('§2 tasks', () => {
     assertError(await api.post('/api/tasks', { title: 't' }), 400, 'VALIDATION_ERROR');
   });
 
-  it('status "todo" is accepted as "pending" in a body', async () => {
-    const t = await createTask({ status: 'todo' });
-    assert.equal(t.status, 'pending');
+  it('status "pending" in a body is taken as "todo", the stored status (SPEC §1)', async () => {
+    const t = await createTask({ status: 'pending' });
+    assert.equal(t.status, 'todo');
     const started = await patch(t.id, { status: 'in_progress' });
-    const back = await patch(t.id, { status: 'todo' });
-    assert.equal(back.status, 'pending');
+    const back = await patch(t.id, { status: 'pending' });
+    assert.equal(back.status, 'todo');
     assert.equal(back.version, started.version + 1);
+    assert.equal(back.timeline.at(-1).message, 'Status changed from in_progress to todo');
+    assertError(await api.patch(`/api/tasks/${t.id}`, { status: 'done' }), 400, 'VALIDATION_ERROR');
   });
 
-  it('PATCH of status "todo" on a pending task is a no-op', async () => {
+  it('PATCH of status "pending" on a todo task is a no-op', async () => {
     const t = await createTask();
     events.clear();
-    const same = await patch(t.id, { status: 'todo' });
+    const same = await patch(t.id, { status: 'pending' });
     assert.deepEqual(same, t);
     assert.deepEqual(await eventTypes(events), []);
   });
@@ -166,12 +170,13 @@ describe('§2 tasks', () => {
       assert.deepEqual(await list('projectId=proj_0_none'), []);
     });
 
-    it('status selects one status, a comma list several, and "todo" means pending', async () => {
+    it('status selects one status, a comma list several, and "pending" means todo', async () => {
       assert.deepEqual(await list(`projectId=${p.id}&status=completed`), ids([done]));
       assert.deepEqual(await list(`projectId=${p.id}&status=completed,blocked`), ids([done, blocked]));
       assert.deepEqual(await list(`projectId=${p.id}&status=pending`), ids([root, child, grandchild]));
       assert.deepEqual(await list(`projectId=${p.id}&status=todo`), ids([root, child, grandchild]));
       assert.deepEqual(await list(`projectId=${p.id}&status=todo,completed`), ids([root, child, grandchild, done]));
+      assert.deepEqual(await list(`projectId=${p.id}&status=pending,blocked`), ids([root, child, grandchild, blocked]));
     });
 
     it('an empty status (status= or status=,) is no status filter', async () => {

@@ -29,10 +29,16 @@ describe('§8 guards', () => {
   });
 
   it('allows loopback, tauri and listed origins only', () => {
-    for (const o of ['http://localhost:5173', 'https://127.0.0.1', 'http://[::1]:8080', 'tauri://localhost', 'https://ui.example.com']) {
+    for (const o of [
+      'http://localhost:5173', 'https://127.0.0.1', 'http://[::1]:8080', 'tauri://localhost', 'http://tauri.localhost',
+      'https://tauri.localhost', 'https://ui.example.com',
+    ]) {
       assert.equal(isAllowedOrigin(o, options), true, o);
     }
-    for (const o of ['https://evil.example', 'http://localhost.evil.example', 'null', 'file://', 'ftp://localhost', 'http://user@localhost']) {
+    for (const o of [
+      'https://evil.example', 'http://localhost.evil.example', 'null', 'file://', 'ftp://localhost', 'http://user@localhost',
+      'http://tauri.localhost:1420', 'http://a.tauri.localhost', 'ws://tauri.localhost', 'http://tauri.localhost/path',
+    ]) {
       assert.equal(isAllowedOrigin(o, options), false, o);
     }
     assert.equal(checkOrigin({}, options), undefined);
