@@ -13,7 +13,10 @@ import type { FileSystem } from './persistence/fs.ts';
 import { loadData } from './persistence/load.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
+import { IdempotencyCache } from './http/idempotency.ts';
+import { LeaseFile, readLeasedIds } from './persistence/lease-file.ts';
 import { SkillsLibrary } from './skills/library.ts';
+import { attachLeases } from './store/leases.ts';
 import { Store } from './store/store.ts';
 
 export class StartError extends Error {}
@@ -79,6 +82,13 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   for (const change of loaded.repaired) writer.mark(change);
   const hub = new Hub({ pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger });
   store.onEvent((event) => hub.broadcast(event));
+  const leaseFile = new LeaseFile({ dataDir: config.dataDir, debounceMs: config.writeDebounceMs, logger, fs, ids: () => leases.leasedIds() });
+  const leases = attachLeases(store, {
+    leaseMs: config.sessionLeaseMs, spawnTimeoutMs: config.spawnTimeoutMs, onLeasedChange: () => leaseFile.mark(),
+  });
+  // SPEC §10: nobody knows what happened while the server was down, so every leased session starts a fresh lease.
+  leases.restore(await readLeasedIds(config.dataDir, logger));
+  leases.startTimer();
 
   const guard = guardOptions(config);
   let port = config.port;
@@ -102,6 +112,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const handle = createHandler({
     router: buildRouter(), guard, services, bodyLimitBytes: config.bodyLimitBytes,
     waitForRoom: () => writer.waitForRoom(), stopping: () => stopping,
+    idempotency: new IdempotencyCache({ maxKeys: config.idempotencyKeys }),
   });
 
   const server = createServer((req, res) => void handle(req, res));
@@ -125,10 +136,12 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
 
   async function stop(deadline = Date.now() + DEFAULT_SHUTDOWN_MS): Promise<{ unsaved: string[] }> {
     stopping = true;
+    leases.stopTimer();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await hub.close();
     const unsaved = await writer.close(deadline - CLOSE_RESERVE_MS);
+    if (!(await leaseFile.flush())) unsaved.push(leaseFile.path);
     server.closeIdleConnections();
     const forced = setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_AFTER_MS);
     await closed;

@@ -5,9 +5,13 @@ import type {
 
 export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'blocked', 'cancelled'] as const;
 export const PRIORITIES = ['low', 'medium', 'high'] as const;
-export const SESSION_STATUSES = ['spawning', 'running', 'needs_input', 'completed', 'failed', 'stopped'] as const;
+export const SESSION_STATUSES = ['spawning', 'running', 'needs_input', 'stale', 'completed', 'failed', 'stopped'] as const;
 /** A session in one of these has ended; `completedAt` is set. */
 export const ENDED_SESSION_STATUSES: readonly string[] = ['completed', 'failed', 'stopped'];
+/** SPEC §10: a `stale` session has gone silent; it is neither active nor ended. */
+export const STALE_SESSION_STATUS = 'stale';
+export const isEndedSession = (status: string) => ENDED_SESSION_STATUSES.includes(status);
+export const isActiveSession = (status: string) => status !== STALE_SESSION_STATUS && !isEndedSession(status);
 
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type Priority = (typeof PRIORITIES)[number];

@@ -1,4 +1,5 @@
 import { Router } from '../http/router.ts';
+import { claimRoutes } from './claims.ts';
 import { type Handler, jsonReply, type RouteDef } from './context.ts';
 import { projectRoutes } from './projects.ts';
 import { sessionRoutes } from './sessions.ts';
@@ -12,13 +13,13 @@ const healthRoutes: RouteDef[] = [
 ];
 
 const allRoutes: RouteDef[] = [
-  ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
+  ...healthRoutes, ...projectRoutes, ...taskRoutes, ...claimRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
 ];
 
-export type RouteEntry = Pick<RouteDef, 'handler' | 'body'>;
+export type RouteEntry = Pick<RouteDef, 'handler' | 'body' | 'clientRequestId'>;
 
 export function buildRouter(routes: RouteDef[] = allRoutes): Router<RouteEntry> {
   const router = new Router<RouteEntry>();
-  for (const r of routes) router.on(r.method, r.path, { handler: r.handler as Handler, body: r.body }, { rawParams: r.rawParams });
+  for (const r of routes) router.on(r.method, r.path, { handler: r.handler as Handler, body: r.body, clientRequestId: r.clientRequestId }, { rawParams: r.rawParams });
   return router;
 }

@@ -21,6 +21,10 @@ const plainObject = v.custom<Record<string, unknown>>(
 export const jsonObject = v.pipe(plainObject, v.record(v.string(), v.unknown()));
 export const stringMap = v.pipe(plainObject, v.record(v.string(), v.string()));
 
+/** SPEC §11: an idempotency key, as a header or a body's `clientRequestId`: 1–255 printable ASCII characters. */
+export const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
+export const clientRequestId = v.optional(v.pipe(v.string(), v.regex(IDEMPOTENCY_KEY, 'must be 1-255 printable ASCII characters')));
+
 export const timelineEntry = (defaultType: string) =>
   v.object({
     type: v.optional(timelineType, defaultType),

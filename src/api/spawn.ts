@@ -5,7 +5,9 @@ import { createSession } from '../store/sessions.ts';
 import { uniq } from '../store/common.ts';
 import { isPlainFolderName } from '../skills/library.ts';
 import { type Ctx, jsonReply, parseBody, type RouteDef } from './context.ts';
-import { id, jsonObject } from './schemas.ts';
+import { requireLinkable } from '../store/links.ts';
+import { checkSpawnCap } from '../store/spawn-cap.ts';
+import { clientRequestId, id, jsonObject } from './schemas.ts';
 
 const SPAWN_SOURCES = ['manual', 'orchestrator', 'ui', 'cli', 'api', 'session'] as const;
 
@@ -24,6 +26,8 @@ const SpawnBody = v.object({
   context: v.optional(jsonObject),
   model: v.optional(v.string()),
   permissionMode: v.optional(v.string()),
+  // Read by the request pipeline (SPEC §11), never stored.
+  clientRequestId,
 });
 
 /** SPEC §5: create a `spawning` session, link its tasks, ask the UI for a terminal. */
@@ -55,6 +59,9 @@ async function spawnHandler({ services, body }: Ctx) {
     model: input.model ?? null,
     permissionMode: input.permissionMode ?? null,
   };
+  // SPEC §5 order: the tasks (404/400) before the cap (429); after the last await, in one step with the creation.
+  for (const taskId of taskIds) requireLinkable(store, project.id, taskId);
+  checkSpawnCap(store, project.id, services.config.maxActiveSessions);
   const session = createSession(store, {
     id: sessionId, projectId: project.id, taskIds, name: input.sessionName, status: 'spawning', env, metadata,
   });
@@ -65,4 +72,6 @@ async function spawnHandler({ services, body }: Ctx) {
   return jsonReply(201, { success: true, sessionId, session, env, missingSkills });
 }
 
-export const spawnRoutes: RouteDef[] = [{ method: 'POST', path: '/api/sessions/spawn', body: true, handler: spawnHandler }];
+export const spawnRoutes: RouteDef[] = [
+  { method: 'POST', path: '/api/sessions/spawn', body: true, clientRequestId: true, handler: spawnHandler },
+];

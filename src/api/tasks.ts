@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
 import { toJson } from '../store/store.ts';
 import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
-import { id, idList, nameList, nonEmptyString, priority, taskStatus, timelineEntry, timelineType } from './schemas.ts';
+import { clientRequestId, id, idList, nameList, nonEmptyString, priority, taskStatus, timelineEntry, timelineType } from './schemas.ts';
 
 const taskFields = {
   description: v.optional(v.string()),
@@ -15,7 +15,8 @@ const taskFields = {
   agentIds: v.optional(nameList),
 };
 
-const CreateTask = v.object({ projectId: id, title: nonEmptyString, ...taskFields });
+// `clientRequestId` is read by the request pipeline (SPEC §11), never stored.
+const CreateTask = v.object({ projectId: id, title: nonEmptyString, ...taskFields, clientRequestId });
 
 const UpdateTask = v.object({
   title: v.optional(nonEmptyString),
@@ -34,6 +35,7 @@ function listHandler({ services, query }: Ctx) {
     status,
     parentId: parentId === null ? undefined : parentId === 'null' || parentId === '' ? null : parentId,
     sessionId: query.get('sessionId') ?? undefined,
+    ready: query.get('ready') === 'true',
   };
   const key = JSON.stringify(filter);
   const json = services.store.cachedList(`tasks:${key}`, () => `[${listTasks(services.store, filter).map(toJson).join(',')}]`);
@@ -47,7 +49,7 @@ export const taskRoutes: RouteDef[] = [
     get: getTask,
     update: (store, id, body, ifMatch) => updateTask(store, id, parseBody(UpdateTask, body), ifMatch),
     remove: deleteTask,
-  }),
+  }, { clientRequestId: true }),
   { method: 'GET', path: '/api/tasks/:id/children', handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)) },
   {
     method: 'POST', path: '/api/tasks/:id/timeline', body: true,

@@ -3,11 +3,13 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Services } from '../api/context.ts';
 import type { RouteEntry } from '../api/routes.ts';
-import { ApiError } from '../errors.ts';
+import { IDEMPOTENCY_KEY } from '../api/schemas.ts';
+import { ApiError, validationError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { readJsonBody } from './body.ts';
+import { parseJsonBody, readRaw } from './body.ts';
 import { bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, PREFLIGHT_HEADERS } from './guard.ts';
-import { errorReply, send } from './respond.ts';
+import { fingerprint, headerKey, type IdempotencyCache } from './idempotency.ts';
+import { errorReply, type Reply, send } from './respond.ts';
 import type { Router } from './router.ts';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -21,7 +23,41 @@ export interface Pipeline {
   waitForRoom: () => Promise<void>;
   /** While stopping, every response asks the client to close its connection. */
   stopping: () => boolean;
+  /** SPEC §11: remembered answers of keyed writes. */
+  idempotency: IdempotencyCache;
 }
+
+const NO_BYTES = Buffer.alloc(0);
+
+type Parsed = { body: unknown } | { error: unknown };
+
+function parseOnce(raw: Buffer, contentType: string | undefined): Parsed {
+  try {
+    return { body: parseJsonBody(raw, contentType) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/**
+ * SPEC §11: a body's `clientRequestId` works as the key `<method> <path> <id>`; it
+ * lives apart from header keys (`header ` / `body ` prefixes), so the two never meet.
+ */
+function idempotencyKey(req: IncomingMessage, method: string, path: string, parsed: Parsed, bodyKeys: boolean): string | undefined {
+  const header = WRITE_METHODS.has(method) ? headerKey(req.headers) : undefined;
+  if (header !== undefined) return `header ${header}`;
+  if (!bodyKeys || !('body' in parsed) || typeof parsed.body !== 'object' || parsed.body === null) return undefined;
+  const id: unknown = (parsed.body as Record<string, unknown>).clientRequestId;
+  if (id === undefined) return undefined;
+  if (typeof id !== 'string' || !IDEMPOTENCY_KEY.test(id)) {
+    throw validationError('clientRequestId must be 1-255 printable ASCII characters', {
+      fields: [{ field: 'clientRequestId', message: 'must be 1-255 printable ASCII characters' }],
+    });
+  }
+  return `body ${method} ${path} ${id}`;
+}
+
+const replayed = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, 'Idempotent-Replayed': 'true' } });
 
 function splitUrl(url: string): { path: string; query: URLSearchParams } {
   const q = url.indexOf('?');
@@ -50,11 +86,26 @@ export function createHandler(p: Pipeline) {
         const allow = match.allow.join(', ');
         throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`, { allow: match.allow }, { Allow: allow });
       }
-      const body = match.handler.body ? await readJsonBody(req, p.bodyLimitBytes) : undefined;
-      if (WRITE_METHODS.has(method)) await p.waitForRoom();
-      const ifMatch = req.headers['if-match'];
-      const reply = await match.handler.handler({ req, params: match.params, query, body, ifMatch, services: p.services });
-      send(res, reply, extra());
+      const route = match.handler;
+      const raw = route.body ? await readRaw(req, p.bodyLimitBytes) : NO_BYTES;
+      const parsed: Parsed = route.body ? parseOnce(raw, req.headers['content-type']) : { body: undefined };
+      const key = idempotencyKey(req, method, path, parsed, route.clientRequestId === true);
+      const answer = async (): Promise<Reply> => {
+        try {
+          if ('error' in parsed) throw parsed.error;
+          if (WRITE_METHODS.has(method)) await p.waitForRoom();
+          const ifMatch = req.headers['if-match'];
+          return await route.handler({ req, params: match.params, query, body: parsed.body, ifMatch, services: p.services });
+        } catch (err) {
+          return errorReply(err, logger);
+        }
+      };
+      if (key === undefined) {
+        send(res, await answer(), extra());
+        return;
+      }
+      const run = await p.idempotency.run(key, fingerprint(method, req.url ?? path, raw), answer);
+      send(res, run.replayed ? replayed(run.reply) : run.reply, extra());
     } catch (err) {
       send(res, errorReply(err, logger), extra());
     }
