@@ -8,7 +8,7 @@ import { ApiError, validationError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseJsonBody, readRaw } from './body.ts';
 import { bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, PREFLIGHT_HEADERS } from './guard.ts';
-import { fingerprint, headerKey, type IdempotencyCache } from './idempotency.ts';
+import { fingerprint, headerKey, type IdempotencyCache, type IdempotencyKey } from './idempotency.ts';
 import { errorReply, type Reply, send } from './respond.ts';
 import type { Router } from './router.ts';
 
@@ -43,9 +43,9 @@ function parseOnce(raw: Buffer, contentType: string | undefined): Parsed {
  * SPEC §11: a body's `clientRequestId` works as the key `<method> <path> <id>`; it
  * lives apart from header keys (`header ` / `body ` prefixes), so the two never meet.
  */
-function idempotencyKey(req: IncomingMessage, method: string, path: string, parsed: Parsed, bodyKeys: boolean): string | undefined {
+function idempotencyKey(req: IncomingMessage, method: string, path: string, parsed: Parsed, bodyKeys: boolean): IdempotencyKey | undefined {
   const header = WRITE_METHODS.has(method) ? headerKey(req.headers) : undefined;
-  if (header !== undefined) return `header ${header}`;
+  if (header !== undefined) return { id: `header ${header}`, sent: header };
   if (!bodyKeys || !('body' in parsed) || typeof parsed.body !== 'object' || parsed.body === null) return undefined;
   const id: unknown = (parsed.body as Record<string, unknown>).clientRequestId;
   if (id === undefined) return undefined;
@@ -54,7 +54,7 @@ function idempotencyKey(req: IncomingMessage, method: string, path: string, pars
       fields: [{ field: 'clientRequestId', message: 'must be 1-255 printable ASCII characters' }],
     });
   }
-  return `body ${method} ${path} ${id}`;
+  return { id: `body ${method} ${path} ${id}`, sent: id };
 }
 
 const replayed = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, 'Idempotent-Replayed': 'true' } });

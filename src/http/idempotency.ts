@@ -21,6 +21,12 @@ interface Entry {
   settled: Promise<void>;
 }
 
+/** `id` is the remembered key (namespaced by where it came from); `sent` is what the client sent. */
+export interface IdempotencyKey {
+  id: string;
+  sent: string;
+}
+
 export interface IdempotencyOptions {
   maxKeys: number;
   maxBytes?: number;
@@ -74,13 +80,13 @@ export class IdempotencyCache {
    * fingerprint, a wait for a first request still in flight; otherwise `answer()`
    * runs and its reply is remembered if its status allows.
    */
-  async run(key: string, print: string, answer: () => Promise<Reply>): Promise<{ reply: Reply; replayed: boolean }> {
+  async run({ id: key, sent }: IdempotencyKey, print: string, answer: () => Promise<Reply>): Promise<{ reply: Reply; replayed: boolean }> {
     for (;;) {
       this.expire();
       const seen = this.entries.get(key);
       if (!seen) break;
       if (seen.fingerprint !== print) {
-        throw new ApiError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for another request', { key });
+        throw new ApiError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for another request', { key: sent });
       }
       if (seen.answer) return { reply: seen.answer, replayed: true };
       await seen.settled;
