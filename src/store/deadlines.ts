@@ -23,10 +23,10 @@ export class DeadlineQueue {
 
   delete(id: string) { this.due.delete(id); }
 
-  /** Removes and returns the ids whose deadline is at or before `now`, soonest first. */
-  popDue(now: number): string[] {
+  /** Removes and returns the ids whose deadline is at or before `now`, soonest first, at most `limit`. */
+  popDue(now: number, limit = Infinity): string[] {
     const out: string[] = [];
-    while (this.heap.length > 0 && this.heap[0].at <= now) {
+    while (out.length < limit && this.heap.length > 0 && this.heap[0].at <= now) {
       const { at, id } = this.pop();
       if (this.due.get(id) === at) {
         this.due.delete(id);

@@ -64,26 +64,38 @@ export class Leases {
     }
   }
 
-  /** Sessions whose lease ran out, or that stayed `spawning` too long, become `stale`. */
-  tick(now = this.now()) {
-    for (const id of this.expiries.popDue(now)) {
+  /**
+   * Sessions whose lease ran out, or that stayed `spawning` too long, become `stale`.
+   * At most `TICK_BATCH` of each a turn (thousands can expire at once, e.g. after the
+   * machine slept); the rest follow in the next turn of the event loop, so requests
+   * in between are not held up. Returns whether some were left for later.
+   */
+  tick(now = this.now()): boolean {
+    const expired = this.expiries.popDue(now, TICK_BATCH);
+    for (const id of expired) {
       const session = this.store.get('session', id);
       if (session && isActiveSession(session.status)) markStale(this.store, id, 'lease expired', now);
     }
-    for (const id of this.spawnDeadlines.popDue(now)) {
+    const timedOut = this.spawnDeadlines.popDue(now, TICK_BATCH);
+    for (const id of timedOut) {
       if (this.store.get('session', id)?.status === 'spawning') markStale(this.store, id, 'spawn timed out', now);
     }
+    return expired.length === TICK_BATCH || timedOut.length === TICK_BATCH;
   }
 
   /** One unref'd timer, at least once a second (sooner for short leases). */
   startTimer() {
     const everyMs = Math.max(10, Math.min(1000, Math.floor(Math.min(this.options.leaseMs, this.options.spawnTimeoutMs) / 4)));
-    this.timer = setInterval(() => this.tick(), everyMs);
+    const run = () => {
+      if (this.tick() && this.timer) setImmediate(run);
+    };
+    this.timer = setInterval(run, everyMs);
     this.timer.unref();
   }
 
   stopTimer() {
     clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   private onChange(change: EntityChange) {
@@ -104,6 +116,9 @@ export class Leases {
     else this.spawnDeadlines.delete(session.id);
   }
 }
+
+/** Sessions turned stale in one turn of the event loop at most (each is a store update, a broadcast, a write). */
+const TICK_BATCH = 500;
 
 const registry = new WeakMap<Store, Leases>();
 

@@ -67,6 +67,18 @@ describe('Leases', () => {
     assert.equal(store.get('session', running)!.status, 'running');
   });
 
+  it('a mass expiry is handled in batches of 500 a turn, none lost', () => {
+    const { store, leases, session } = setup();
+    const ids = Array.from({ length: 1200 }, () => session());
+    for (const s of ids) startLease(store, s);
+    const stale = () => ids.filter((s) => store.get('session', s)!.status === 'stale').length;
+    assert.equal(leases.tick(100), true);
+    assert.equal(stale(), 500);
+    assert.equal(leases.tick(100), true);
+    assert.equal(leases.tick(100), false);
+    assert.equal(stale(), 1200);
+  });
+
   it('the timer ticks on its own, never keeps the process alive, and stops', async () => {
     const store = new Store();
     const leases = attachLeases(store, { leaseMs: 40, spawnTimeoutMs: 40 });
