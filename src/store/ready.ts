@@ -1,5 +1,6 @@
 import { validationError } from '../errors.ts';
 import type { Priority, Task, TaskStatus } from '../types.ts';
+import { ReadyQueue } from './ready-queue.ts';
 import type { Store } from './store.ts';
 
 /** The stored word for "to do" (`todo` on input is read as this). */
@@ -31,16 +32,18 @@ export function isReady(store: Store, task: Task): boolean {
     && waitingOn(store, task).length === 0 && !hasOpenChild(store, task);
 }
 
-/** The first ready task of a project in claim order (one pass, no sort), optionally of one priority. */
+const queues = new WeakMap<Store, ReadyQueue>();
+const isCandidate = (task: Task) => task.status === TODO_STATUS && task.claimedBy === null;
+
+/** The first ready task of a project in claim order, optionally of one priority: a walk of its to-do queue. */
 export function firstReady(store: Store, projectId: string, priority?: Priority): Task | undefined {
-  let best: Task | undefined;
-  for (const id of store.taskIdsOfProject(projectId)) {
+  let queue = queues.get(store);
+  if (!queue) queues.set(store, (queue = new ReadyQueue(isCandidate, store)));
+  for (const id of queue.candidates(projectId, priority)) {
     const task = store.get('task', id)!;
-    if (priority !== undefined && task.priority !== priority) continue;
-    if (best !== undefined && byClaimOrder(task, best) >= 0) continue;
-    if (isReady(store, task)) best = task;
+    if (isReady(store, task)) return task;
   }
-  return best;
+  return undefined;
 }
 
 /**
