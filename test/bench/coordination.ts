@@ -83,7 +83,7 @@ export async function claimNextThroughput(root: string, tasks = 10_000, agents =
 
 /** Event-loop delay of this process over `ms`, in milliseconds. */
 async function loopDelay(ms: number, during: () => Promise<unknown> = () => sleep(ms)) {
-  const h = monitorEventLoopDelay({ resolution: 10 });
+  const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   const t0 = performance.now();
   await during();
