@@ -13,8 +13,10 @@ const ReleaseBody = v.object({ sessionId: v.optional(id), force: v.optional(v.bo
 export const claimRoutes: RouteDef[] = [
   {
     method: 'POST', path: '/api/tasks/:id/claim', body: true,
-    handler: ({ services, params, body }) =>
-      entityReply(200, claimTask(services.store, params.id, parseBody(ClaimBody, body).sessionId)),
+    handler: ({ services, params, body }) => {
+      getTask(services.store, params.id); // SPEC order: an unknown task is 404 whatever the body
+      return entityReply(200, claimTask(services.store, params.id, parseBody(ClaimBody, body).sessionId));
+    },
   },
   {
     method: 'POST', path: '/api/tasks/claim-next', body: true,
@@ -23,7 +25,7 @@ export const claimRoutes: RouteDef[] = [
   {
     method: 'POST', path: '/api/tasks/:id/release', body: true,
     handler: ({ services, params, body }) => {
-      getTask(services.store, params.id); // SPEC order: an unknown task is 404 before the body is looked at
+      getTask(services.store, params.id); // SPEC order: an unknown task is 404 whatever the body
       return entityReply(200, releaseTask(services.store, params.id, parseBody(ReleaseBody, body ?? {})));
     },
   },

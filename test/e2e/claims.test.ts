@@ -154,6 +154,7 @@ describe('§10 claims and the ready queue', () => {
       const waiting = await task({ dependencies: [dep.id] });
 
       assertError(await claim('task_missing', 'sess_missing'), 404, 'TASK_NOT_FOUND');
+      assertError(await api.post('/api/tasks/task_missing/claim', {}), 404, 'TASK_NOT_FOUND');
       const noSession = await claim(closed.id, 'sess_missing');
       assertError(noSession, 404, 'SESSION_NOT_FOUND');
       assert.deepEqual(noSession.body.details, { id: 'sess_missing' });
