@@ -129,8 +129,9 @@ try {
   const claims = await claimNextThroughput(root);
   const diskNearClaims = (diskBeforeClaims + await diskFigure(1)) / 2;
   figures.claimNext = { ...claims, diskFilesPerSecond: diskNearClaims };
-  // Each claim makes a task file durable: the disk's own rate is the reference.
-  row('claim-next, 10,000 tasks, 50 agents', claims.perSecond, 'claims/s', { reference: diskNearClaims });
+  // Each claim makes a task file durable: the disk's own rate, taken beside it, says how much of the pace is the disk's.
+  row('claim-next, 10,000 tasks, 50 agents', claims.perSecond, 'claims/s');
+  row('claim-next: disk beside it', diskNearClaims, 'files/s');
   row('claim-next p50', claims.p50, 'ms');
   row('claim-next p99', claims.p99, 'ms');
   row('claim-next: a task handed out twice', claims.duplicates, 'tasks', { goal: '0', pass: claims.duplicates === 0 });
