@@ -16,6 +16,7 @@ import { DiskWriter } from './persistence/writer.ts';
 import { IdempotencyCache } from './http/idempotency.ts';
 import { LeaseFile, readLeasedIds } from './persistence/lease-file.ts';
 import { SkillsLibrary } from './skills/library.ts';
+import { releaseBrokenClaims } from './store/claims.ts';
 import { attachLeases } from './store/leases.ts';
 import { Store } from './store/store.ts';
 
@@ -88,6 +89,8 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   });
   // SPEC §10: nobody knows what happened while the server was down, so every leased session starts a fresh lease.
   leases.restore(await readLeasedIds(config.dataDir, logger));
+  const released = releaseBrokenClaims(store);
+  if (released > 0) logger.warn(`released ${released} claim(s) whose session had gone, ended or gone stale`);
   leases.startTimer();
 
   const guard = guardOptions(config);

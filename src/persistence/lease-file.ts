@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import { syncFolder, writeFileAtomic } from './atomic.ts';
 import { type FileSystem, realFs } from './fs.ts';
+import { TMP_MARKER } from './paths.ts';
 
 /**
  * SPEC §10: a restarted server gives every leased session a fresh lease, so which
@@ -13,7 +14,11 @@ import { type FileSystem, realFs } from './fs.ts';
  */
 export const LEASE_FILE = 'leases.json';
 
+/** The leased ids written last; temporary files a crash left behind are removed. */
 export async function readLeasedIds(dataDir: string, logger: Logger): Promise<string[]> {
+  for (const name of await readdir(dataDir).catch(() => [] as string[])) {
+    if (name.startsWith(`${LEASE_FILE}${TMP_MARKER}`)) await unlink(join(dataDir, name)).catch(() => {});
+  }
   let text: string;
   try {
     text = await readFile(join(dataDir, LEASE_FILE), 'utf8');

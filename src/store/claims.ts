@@ -55,6 +55,32 @@ export function releaseClaimsOf(store: Store, session: Session, reason: string, 
   }
 }
 
+/** Why a claim must not stand (its holder is gone, ended, stale or unlinked), or `undefined` when it may. */
+function brokenClaim(store: Store, task: Task): string | undefined {
+  const holder = store.get('session', task.claimedBy!);
+  if (!holder) return 'session deleted';
+  if (isEndedSession(holder.status)) return 'session ended';
+  if (holder.status === 'stale') return 'session stale';
+  if (!holder.taskIds.includes(task.id)) return 'session unlinked';
+  return undefined;
+}
+
+/**
+ * At start: a crash between two file writes can leave a claim whose holder is gone,
+ * ended, stale or unlinked; such claims are released (and written back). One pass
+ * over the tasks, once.
+ */
+export function releaseBrokenClaims(store: Store, now = Date.now()): number {
+  let released = 0;
+  for (const task of [...store.all('task')]) {
+    const reason = task.claimedBy === null ? undefined : brokenClaim(store, task);
+    if (reason === undefined) continue;
+    releaseClaim(store, task, reason, now);
+    released++;
+  }
+  return released;
+}
+
 /** The checks after "session not ended", then the claim itself, in one step. */
 function claimChecked(store: Store, task: Task, session: Session, now: number): Task {
   if (CLOSED_TASK_STATUSES.includes(task.status)) {

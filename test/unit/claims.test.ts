@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ApiError } from '../../src/errors.ts';
-import { claimNextTask, claimTask, heartbeat, markStale, releaseTask } from '../../src/store/claims.ts';
+import { claimNextTask, claimTask, heartbeat, markStale, releaseBrokenClaims, releaseTask } from '../../src/store/claims.ts';
 import { attachLeases } from '../../src/store/leases.ts';
 import { link, unlink } from '../../src/store/links.ts';
 import { createProject } from '../../src/store/projects.ts';
@@ -153,6 +153,28 @@ describe('§10 claims (examples)', () => {
     const task = w.store.get('task', t)!;
     assert.deepEqual([task.claimedBy, task.status, task.timeline.at(-1)!.message], [null, 'pending', 'lease expired']);
     assert.equal(heartbeat(w.store, s, w.now()).status, 'running');
+  });
+
+  it('at start, claims whose holder is gone, ended, stale or unlinked are released; a sound one stays', () => {
+    const w = world(5, [[], [], [], [], []], [null, null, null, null, null]);
+    const [gone, ended, stale, unlinked, sound] = w.taskIds;
+    const [, s1, s2, s3] = w.sessionIds;
+    claimTask(w.store, ended, s1, w.now());
+    claimTask(w.store, stale, s2, w.now());
+    claimTask(w.store, sound, s3, w.now());
+    claimTask(w.store, unlinked, s3, w.now());
+    // What a crash between two file writes can leave: the task side still claimed.
+    const raw = (id: string, changes: Partial<Task>) => w.store.save('task', w.store.get('task', id)!, changes);
+    raw(gone, { claimedBy: 'sess_gone', claimedAt: 1, status: 'in_progress' });
+    w.store.save('session', w.store.get('session', s1)!, { status: 'failed' });
+    w.store.save('session', w.store.get('session', s2)!, { status: 'stale' });
+    w.store.save('session', w.store.get('session', s3)!, { taskIds: [sound] });
+    assert.equal(releaseBrokenClaims(w.store, w.now()), 4);
+    const why = (id: string) => w.store.get('task', id)!.timeline.at(-1)!.message;
+    assert.deepEqual([gone, ended, stale, unlinked].map(why), ['session deleted', 'session ended', 'session stale', 'session unlinked']);
+    for (const id of [gone, ended, stale, unlinked]) assert.deepEqual([w.store.get('task', id)!.claimedBy, w.store.get('task', id)!.status], [null, 'pending']);
+    assert.equal(w.store.get('task', sound)!.claimedBy, s3);
+    assert.equal(releaseBrokenClaims(w.store), 0);
   });
 
   it('markStale leaves a closed or done session alone when called late', () => {

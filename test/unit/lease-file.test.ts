@@ -1,6 +1,6 @@
 /** The leased-session set on disk (SPEC §10 restarts): read back, unreadable files ignored, failed writes retried. */
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { FileSystem } from '../../src/persistence/fs.ts';
@@ -44,7 +44,9 @@ describe('lease file', () => {
         assert.deepEqual(await readLeasedIds(dir, logger), []);
       }
       await writeFile(join(dir, LEASE_FILE), '{"leased": ["sess_a", 7]}');
+      await writeFile(join(dir, `${LEASE_FILE}.tmp-1-a`), '{"leased": [');
       assert.deepEqual(await readLeasedIds(dir, logger), ['sess_a']);
+      assert.deepEqual(await readdir(dir), [LEASE_FILE], 'a temporary file left by a crash is removed');
       assert.equal(lines.length, 2);
     } finally {
       await rm(dir, { recursive: true, force: true });
