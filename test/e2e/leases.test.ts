@@ -4,7 +4,7 @@
  * spawn timeout, and a restart giving every leased session a fresh lease.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { leasesOf } from '../../src/store/leases.ts';
@@ -138,6 +138,35 @@ describe('§10 leases across a restart', () => {
       assert.equal((await entities(api).get('session', unleased.id)).status, 'running');
       // Revival works after a restart too.
       assert.equal((await api.post(`/api/sessions/${leased.id}/heartbeat`)).body.status, 'running');
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('a claim whose holder a crash left ended or deleted is released at start and written back', async () => {
+    const dataDir = await tempDir();
+    let server = await startTestServer({ DATA_DIR: dataDir });
+    let api = client(server.url);
+    const { id: projectId } = await entities(api).create('project', { name: 'crash' });
+    const [t1, t2] = [await entities(api).create('task', { projectId, title: '1' }), await entities(api).create('task', { projectId, title: '2' })];
+    const [ended, deleted] = [await entities(api).create('session', { projectId, taskIds: [] }), await entities(api).create('session', { projectId, taskIds: [] })];
+    await api.post(`/api/tasks/${t1.id}/claim`, { sessionId: ended.id });
+    await api.post(`/api/tasks/${t2.id}/claim`, { sessionId: deleted.id });
+    await server.stop();
+    // As if the server died after writing the sessions but before the tasks.
+    const endedFile = join(dataDir, 'sessions', `${ended.id}.json`);
+    await writeFile(endedFile, JSON.stringify({ ...JSON.parse(await readFile(endedFile, 'utf8')), status: 'completed', completedAt: Date.now() }));
+    await rm(join(dataDir, 'sessions', `${deleted.id}.json`));
+    server = await startTestServer({ DATA_DIR: dataDir });
+    try {
+      api = client(server.url);
+      for (const [t, why] of [[t1, 'session ended'], [t2, 'session deleted']] as const) {
+        const now = await entities(api).get('task', t.id);
+        assert.deepEqual([now.claimedBy, now.status, now.timeline.at(-1)!.message], [null, 'pending', why]);
+      }
+      await server.writer.flush();
+      const onDisk = JSON.parse(await readFile(join(dataDir, 'tasks', projectId, `${t1.id}.json`), 'utf8'));
+      assert.equal(onDisk.claimedBy, null);
     } finally {
       await server.cleanup();
     }
