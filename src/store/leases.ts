@@ -83,9 +83,10 @@ export class Leases {
     return expired.length === TICK_BATCH || timedOut.length === TICK_BATCH;
   }
 
-  /** One unref'd timer, at least once a second (sooner for short leases). */
+  /** One unref'd timer, at least once a second (SPEC §10), sooner for short leases. */
   startTimer() {
-    const everyMs = Math.max(10, Math.min(1000, Math.floor(Math.min(this.options.leaseMs, this.options.spawnTimeoutMs) / 4)));
+    const shortest = Math.min(this.options.leaseMs, this.options.spawnTimeoutMs);
+    const everyMs = Math.max(MIN_TICK_MS, Math.min(MAX_TICK_MS, Math.floor(shortest / TICKS_PER_LEASE)));
     const run = () => {
       if (this.tick() && this.timer) setImmediate(run);
     };
@@ -119,6 +120,10 @@ export class Leases {
 
 /** Sessions turned stale in one turn of the event loop at most (each is a store update, a broadcast, a write). */
 const TICK_BATCH = 500;
+const MAX_TICK_MS = 1000;
+const MIN_TICK_MS = 10;
+/** A lease is checked this many times over its length at least, so it runs out at most a quarter late. */
+const TICKS_PER_LEASE = 4;
 
 const registry = new WeakMap<Store, Leases>();
 
