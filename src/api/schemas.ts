@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { KEY_PATTERN } from '../http/idempotency.ts';
 import { ID_PATTERN } from '../ids.ts';
 import { PRIORITIES, SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
 
@@ -21,9 +22,8 @@ const plainObject = v.custom<Record<string, unknown>>(
 export const jsonObject = v.pipe(plainObject, v.record(v.string(), v.unknown()));
 export const stringMap = v.pipe(plainObject, v.record(v.string(), v.string()));
 
-/** SPEC §11: an idempotency key, as a header or a body's `clientRequestId`: 1–255 printable ASCII characters. */
-export const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
-export const clientRequestId = v.optional(v.pipe(v.string(), v.regex(IDEMPOTENCY_KEY, 'must be 1-255 printable ASCII characters')));
+/** SPEC §11: a body's idempotency key (the request pipeline acts on it; here it is described and checked). */
+export const clientRequestId = v.optional(v.pipe(v.string(), v.regex(KEY_PATTERN, 'must be 1-255 printable ASCII characters')));
 
 export const timelineEntry = (defaultType: string) =>
   v.object({

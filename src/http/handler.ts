@@ -3,12 +3,11 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Services } from '../api/context.ts';
 import type { RouteEntry } from '../api/routes.ts';
-import { IDEMPOTENCY_KEY } from '../api/schemas.ts';
-import { ApiError, validationError } from '../errors.ts';
+import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseJsonBody, readRaw } from './body.ts';
 import { bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, PREFLIGHT_HEADERS } from './guard.ts';
-import { fingerprint, headerKey, type IdempotencyCache, type IdempotencyKey } from './idempotency.ts';
+import { clientRequestKey, fingerprint, headerKey, type IdempotencyCache, type IdempotencyKey } from './idempotency.ts';
 import { errorReply, type Reply, send } from './respond.ts';
 import type { Router } from './router.ts';
 
@@ -39,22 +38,11 @@ function parseOnce(raw: Buffer, contentType: string | undefined): Parsed {
   }
 }
 
-/**
- * SPEC §11: a body's `clientRequestId` works as the key `<method> <path> <id>`; it
- * lives apart from header keys (`header ` / `body ` prefixes), so the two never meet.
- */
+/** SPEC §11: the `Idempotency-Key` of a write, else (where the route allows it) the body's `clientRequestId`. */
 function idempotencyKey(req: IncomingMessage, method: string, path: string, parsed: Parsed, bodyKeys: boolean): IdempotencyKey | undefined {
   const header = WRITE_METHODS.has(method) ? headerKey(req.headers) : undefined;
-  if (header !== undefined) return { id: `header ${header}`, sent: header };
-  if (!bodyKeys || !('body' in parsed) || typeof parsed.body !== 'object' || parsed.body === null) return undefined;
-  const id: unknown = (parsed.body as Record<string, unknown>).clientRequestId;
-  if (id === undefined) return undefined;
-  if (typeof id !== 'string' || !IDEMPOTENCY_KEY.test(id)) {
-    throw validationError('clientRequestId must be 1-255 printable ASCII characters', {
-      fields: [{ field: 'clientRequestId', message: 'must be 1-255 printable ASCII characters' }],
-    });
-  }
-  return { id: `body ${method} ${path} ${id}`, sent: id };
+  if (header !== undefined || !bodyKeys || !('body' in parsed)) return header;
+  return clientRequestKey(parsed.body, method, path);
 }
 
 const replayed = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, 'Idempotent-Replayed': 'true' } });

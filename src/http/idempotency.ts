@@ -3,8 +3,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError, validationError } from '../errors.ts';
 import type { Reply } from './respond.ts';
 
-/** SPEC §11: a key is 1–255 printable ASCII characters. */
-const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
+/** SPEC §11: a key (header or `clientRequestId`) is 1–255 printable ASCII characters. */
+export const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Bytes of remembered answers at most (besides the count bound); past it the oldest go first. */
 export const IDEMPOTENCY_MAX_BYTES = 32 * 1024 * 1024;
@@ -37,16 +37,31 @@ export interface IdempotencyOptions {
 /** 401, 403, 429 and 5xx are answers about the moment, not the request: a retry is evaluated afresh. */
 const isRemembered = (status: number) => status !== 401 && status !== 403 && status !== 429 && status < 500;
 
+function checkKey(value: unknown, field: string): string {
+  if (typeof value === 'string' && KEY_PATTERN.test(value)) return value;
+  throw validationError(`${field} must be 1-255 printable ASCII characters`, {
+    fields: [{ field, message: 'must be 1-255 printable ASCII characters' }],
+  });
+}
+
 /** The `Idempotency-Key` header, checked; `undefined` when absent. */
-export function headerKey(headers: IncomingHttpHeaders): string | undefined {
+export function headerKey(headers: IncomingHttpHeaders): IdempotencyKey | undefined {
   const raw = headers['idempotency-key'];
   if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !KEY_PATTERN.test(raw)) {
-    throw validationError('Idempotency-Key must be 1-255 printable ASCII characters', {
-      fields: [{ field: 'Idempotency-Key', message: 'must be 1-255 printable ASCII characters' }],
-    });
-  }
-  return raw;
+  const sent = checkKey(raw, 'Idempotency-Key');
+  return { id: `header ${sent}`, sent };
+}
+
+/**
+ * A body's `clientRequestId` (checked; `undefined` when absent) as the key
+ * `<method> <path> <id>`, apart from header keys: the prefixes keep the two from meeting.
+ */
+export function clientRequestKey(body: unknown, method: string, path: string): IdempotencyKey | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const raw: unknown = (body as Record<string, unknown>).clientRequestId;
+  if (raw === undefined) return undefined;
+  const sent = checkKey(raw, 'clientRequestId');
+  return { id: `body ${method} ${path} ${sent}`, sent };
 }
 
 /** Method, path and the body bytes exactly as sent (reordered keys are another request). */

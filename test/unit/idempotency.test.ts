@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiError } from '../../src/errors.ts';
-import { fingerprint, headerKey, IdempotencyCache } from '../../src/http/idempotency.ts';
+import { clientRequestKey, fingerprint, headerKey, IdempotencyCache } from '../../src/http/idempotency.ts';
 import type { Reply } from '../../src/http/respond.ts';
 
 const key = (id: string) => ({ id, sent: id });
@@ -70,7 +70,10 @@ describe('IdempotencyCache', () => {
 
   it('keys: absent, valid, or 400; fingerprints see method, path and exact bytes', () => {
     assert.equal(headerKey({}), undefined);
-    assert.equal(headerKey({ 'idempotency-key': ' ~a ' }), ' ~a ');
+    assert.deepEqual(headerKey({ 'idempotency-key': ' ~a ' }), { id: 'header  ~a ', sent: ' ~a ' });
+    assert.deepEqual(clientRequestKey({ clientRequestId: 'x' }, 'POST', '/api/tasks'), { id: 'body POST /api/tasks x', sent: 'x' });
+    for (const body of [undefined, null, 'text', [], {}]) assert.equal(clientRequestKey(body, 'POST', '/p'), undefined);
+    assert.throws(() => clientRequestKey({ clientRequestId: 5 }, 'POST', '/p'), (err: ApiError) => err.status === 400);
     for (const bad of ['', 'x'.repeat(256), 'a\u0001', 'é']) {
       assert.throws(() => headerKey({ 'idempotency-key': bad }), (err: ApiError) => err.status === 400);
     }
