@@ -27,6 +27,13 @@ export interface Config {
   maxConnections: number;
   /** Entries of each timeline and event list kept in the entity; older ones are archived. */
   timelineKeep: number;
+  /** SPEC §10: how long a heartbeat or claim keeps a session alive. */
+  sessionLeaseMs: number;
+  spawnTimeoutMs: number;
+  /** Active sessions a project may have before spawn answers 429; 0 = no limit. */
+  maxActiveSessions: number;
+  /** SPEC §11: idempotency keys remembered at once. */
+  idempotencyKeys: number;
   logLevel: LogLevel;
 }
 
@@ -96,6 +103,10 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     maxEventClients: intFrom(all, 'MAX_EVENT_CLIENTS', 1000, 1),
     maxConnections: intFrom(all, 'MAX_CONNECTIONS', 1000, 1),
     timelineKeep: intFrom(all, 'TIMELINE_KEEP', 500, 1),
+    sessionLeaseMs: intFrom(all, 'SESSION_LEASE_MS', 60_000, 1),
+    spawnTimeoutMs: intFrom(all, 'SPAWN_TIMEOUT_MS', 120_000, 1),
+    maxActiveSessions: intFrom(all, 'MAX_ACTIVE_SESSIONS', 20, 0),
+    idempotencyKeys: intFrom(all, 'IDEMPOTENCY_KEYS', 10_000, 1),
     logLevel: logLevelFrom(all),
   };
 }

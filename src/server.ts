@@ -18,7 +18,11 @@ import { ensureFolder, loadData } from './persistence/load.ts';
 import { removeManifest, removeOrphanManifests } from './persistence/manifest.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
+import { IdempotencyCache } from './http/idempotency.ts';
+import { LeaseFile, readLeasedIds } from './persistence/lease-file.ts';
 import { SkillsLibrary } from './skills/library.ts';
+import { releaseBrokenClaims } from './store/claims.ts';
+import { attachLeases } from './store/leases.ts';
 import { Store } from './store/store.ts';
 import { missingDefaults } from './store/templates.ts';
 
@@ -105,6 +109,15 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   });
   for (const template of seeded) writer.mark({ kind: 'template', id: template.id, entity: template });
   store.onEvent((event) => hub.broadcast(event));
+  const leaseFile = new LeaseFile({ dataDir: config.dataDir, debounceMs: config.writeDebounceMs, logger, fs, ids: () => leases.leasedIds() });
+  const leases = attachLeases(store, {
+    leaseMs: config.sessionLeaseMs, spawnTimeoutMs: config.spawnTimeoutMs, onLeasedChange: () => leaseFile.mark(),
+  });
+  // SPEC §10: nobody knows what happened while the server was down, so every leased session starts a fresh lease.
+  leases.restore(await readLeasedIds(config.dataDir, logger));
+  const released = releaseBrokenClaims(store);
+  if (released > 0) logger.warn(`released ${released} claim(s) whose session had gone, ended or gone stale`);
+  leases.startTimer();
 
   const guard = guardOptions(config);
   let port = config.port;
@@ -129,6 +142,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const handle = createHandler({
     router: buildRouter(), guard, services, bodyLimitBytes: config.bodyLimitBytes,
     runWrite: (change) => writes.run(change), stopping: () => stopping,
+    idempotency: new IdempotencyCache({ maxKeys: config.idempotencyKeys }),
   });
 
   const server = createServer({
@@ -167,12 +181,14 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   async function stop(deadline = Date.now() + DEFAULT_SHUTDOWN_MS): Promise<{ unsaved: string[] }> {
     stopping = true;
     writes.close();
+    leases.stopTimer();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await hub.close();
     // Changes already past the gate are answered with success: they must be in the flush.
     await writes.drained();
     const unsaved = await writer.close(deadline - CLOSE_RESERVE_MS);
+    if (!(await leaseFile.flush())) unsaved.push(leaseFile.path);
     server.closeIdleConnections();
     const forced = setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_AFTER_MS);
     await closed;

@@ -8,11 +8,15 @@ export const TASK_STATUSES = ['todo', 'in_progress', 'completed', 'blocked', 'ca
 export const TASK_SESSION_STATUSES = ['queued', 'working', 'needs_input', 'blocked', 'completed', 'failed', 'skipped'] as const;
 export const PRIORITIES = ['low', 'medium', 'high'] as const;
 /** `idle` and `working` are the original UI's words, stored as given. */
-export const SESSION_STATUSES = ['spawning', 'idle', 'working', 'running', 'needs_input', 'completed', 'failed', 'stopped'] as const;
+export const SESSION_STATUSES = ['spawning', 'idle', 'working', 'running', 'needs_input', 'stale', 'completed', 'failed', 'stopped'] as const;
 /** A session in one of these has ended; `completedAt` is set. */
 export const ENDED_SESSION_STATUSES: readonly string[] = ['completed', 'failed', 'stopped'];
 /** A session in one of these keeps its project from being deleted (SPEC §1 "active"). */
 export const ACTIVE_SESSION_STATUSES: readonly string[] = ['spawning', 'idle', 'working', 'running', 'needs_input'];
+/** SPEC §10: a `stale` session has gone silent; it is neither active nor ended. */
+export const STALE_SESSION_STATUS = 'stale';
+export const isEndedSession = (status: string) => ENDED_SESSION_STATUSES.includes(status);
+export const isActiveSession = (status: string) => ACTIVE_SESSION_STATUSES.includes(status);
 export const STRATEGIES = ['simple', 'queue', 'tree'] as const;
 export const ROLES = ['worker', 'orchestrator'] as const;
 export const QUEUE_ITEM_STATUSES = ['queued', 'processing', 'completed', 'failed', 'skipped'] as const;

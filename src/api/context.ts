@@ -43,6 +43,8 @@ export interface RouteDef {
   body?: boolean;
   /** Path params are not ids (skills are named by folder). */
   rawParams?: boolean;
+  /** SPEC §11: a `clientRequestId` in the body acts as an idempotency key (the pipeline reads it). */
+  clientRequestId?: boolean;
 }
 
 export const entityReply = (status: number, entity: { version: number }): Reply => ({
@@ -87,13 +89,18 @@ export interface EntityOps<T extends { version: number }> {
 }
 
 /** `put`: the entity also takes `PUT` as a partial update (SPEC §2: only where a table lists it). */
-export function entityRoutes<T extends { version: number }>(base: string, ops: EntityOps<T>, options: { put?: boolean } = {}): RouteDef[] {
+export function entityRoutes<T extends { version: number }>(
+  base: string, ops: EntityOps<T>, options: { put?: boolean; clientRequestId?: boolean } = {},
+): RouteDef[] {
   const one = `${base}/:id`;
   const update: Handler = ({ services, params, body, ifMatch }) => entityReply(200, ops.update(services.store, params.id, body, ifMatch));
   const updateMethods = options.put ? ['PUT', 'PATCH'] : ['PATCH'];
   return [
     { method: 'GET', path: base, handler: ops.list },
-    { method: 'POST', path: base, body: true, handler: ({ services, body }) => entityReply(201, ops.create(services.store, body)) },
+    {
+      method: 'POST', path: base, body: true, clientRequestId: options.clientRequestId,
+      handler: ({ services, body }) => entityReply(201, ops.create(services.store, body)),
+    },
     { method: 'GET', path: one, handler: ({ services, params }) => entityReply(200, ops.get(services.store, params.id)) },
     ...updateMethods.map((method) => ({ method, path: one, body: true, handler: update })),
     {

@@ -1,5 +1,6 @@
 import { FEED_PATH } from '../events/feed.ts';
 import { Router } from '../http/router.ts';
+import { claimRoutes } from './claims.ts';
 import { type Handler, jsonReply, type RouteDef } from './context.ts';
 import { historyRoutes } from './history.ts';
 import { projectRoutes } from './projects.ts';
@@ -20,14 +21,14 @@ const eventRoutes: RouteDef[] = [
 ];
 
 const allRoutes: RouteDef[] = [
-  ...healthRoutes, ...eventRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...queueRoutes,
+  ...healthRoutes, ...eventRoutes, ...projectRoutes, ...taskRoutes, ...claimRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...queueRoutes,
   ...historyRoutes, ...skillRoutes, ...templateRoutes,
 ];
 
-export type RouteEntry = Pick<RouteDef, 'handler' | 'body'>;
+export type RouteEntry = Pick<RouteDef, 'handler' | 'body' | 'clientRequestId'>;
 
 export function buildRouter(routes: RouteDef[] = allRoutes): Router<RouteEntry> {
   const router = new Router<RouteEntry>();
-  for (const r of routes) router.on(r.method, r.path, { handler: r.handler as Handler, body: r.body }, { rawParams: r.rawParams });
+  for (const r of routes) router.on(r.method, r.path, { handler: r.handler as Handler, body: r.body, clientRequestId: r.clientRequestId }, { rawParams: r.rawParams });
   return router;
 }

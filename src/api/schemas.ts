@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { KEY_PATTERN } from '../http/idempotency.ts';
 import { ID_PATTERN } from '../ids.ts';
 import { PRIORITIES, SESSION_STATUSES, STRATEGIES, TASK_SESSION_STATUSES, TASK_STATUSES } from '../types.ts';
 
@@ -24,6 +25,9 @@ const plainObject = v.custom<Record<string, unknown>>(
   (x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'must be a JSON object');
 export const jsonObject = v.pipe(plainObject, v.record(v.string(), v.unknown()));
 export const stringMap = v.pipe(plainObject, v.record(v.string(), v.string()));
+
+/** SPEC §11: a body's idempotency key (the request pipeline acts on it; here it is described and checked). */
+export const clientRequestId = v.optional(v.pipe(v.string(), v.regex(KEY_PATTERN, 'must be 1-255 printable ASCII characters')));
 
 export const timelineEntry = (defaultType: string) =>
   v.object({

@@ -10,7 +10,8 @@ import type { Store } from '../store/store.ts';
 import { templateOfRole } from '../store/templates.ts';
 import { isPlainFolderName } from '../skills/library.ts';
 import { type Ctx, jsonReply, parseBody, type RouteDef } from './context.ts';
-import { id, jsonObject } from './schemas.ts';
+import { checkSpawnCap } from '../store/spawn-cap.ts';
+import { clientRequestId, id, jsonObject } from './schemas.ts';
 
 const SPAWN_SOURCES = ['manual', 'orchestrator', 'ui', 'cli', 'api', 'session'] as const;
 
@@ -31,6 +32,8 @@ const SpawnBody = v.object({
   context: v.optional(jsonObject),
   model: v.optional(v.string()),
   permissionMode: v.optional(v.string()),
+  // Read by the request pipeline (SPEC §11), never stored.
+  clientRequestId,
 });
 
 type SpawnInput = v.InferOutput<typeof SpawnBody>;
@@ -81,7 +84,8 @@ async function spawnHandler({ services, body }: Ctx) {
   const input = parseBody(SpawnBody, body);
   const { store, skills, logger, config } = services;
   const taskIds = uniq(input.taskIds);
-  checkTargets(store, input, taskIds);
+  const target = checkTargets(store, input, taskIds);
+  checkSpawnCap(store, target.project.id, config.maxActiveSessions); // SPEC §5 order: tasks (404/400), then the cap (429)
   const onDisk = await skills.all();
   const missingSkills = input.skills.filter((s) => !onDisk.has(s));
   if (missingSkills.length) logger.warn(`spawn: skills not in ${skills.dir}: ${missingSkills.join(', ')}`);
@@ -97,6 +101,8 @@ async function spawnHandler({ services, body }: Ctx) {
 
   let session;
   try {
+    // Again after the awaits, in one step with the creation: other spawns may have run meanwhile.
+    checkSpawnCap(store, project.id, config.maxActiveSessions);
     session = createSession(store, {
       id: sessionId, projectId: project.id, taskIds, name: input.sessionName, status: 'spawning', strategy: input.strategy,
       role: input.role, spawnSource: input.spawnSource, spawnedBy: parentOf(input), model: input.model ?? null, env,
@@ -118,4 +124,6 @@ async function spawnHandler({ services, body }: Ctx) {
   return jsonReply(201, { success: true, sessionId, session, env, manifestPath: env.MAESTRO_MANIFEST_PATH, missingSkills });
 }
 
-export const spawnRoutes: RouteDef[] = [{ method: 'POST', path: '/api/sessions/spawn', body: true, handler: spawnHandler }];
+export const spawnRoutes: RouteDef[] = [
+  { method: 'POST', path: '/api/sessions/spawn', body: true, clientRequestId: true, handler: spawnHandler },
+];

@@ -1,10 +1,11 @@
 import * as v from 'valibot';
 import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
-import { toJson } from '../store/store.ts';
+import { renewLease } from '../store/leases.ts';
+import { type Store, toJson } from '../store/store.ts';
 import { normalStatuses } from '../store/list-cache.ts';
 import { TASK_STATUSES } from '../types.ts';
 import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
-import { id, idList, nameList, nonEmptyString, priority, taskSessionStatus, taskStatus, taskStatusInput, timelineEntry, timelineType } from './schemas.ts';
+import { clientRequestId, id, idList, nameList, nonEmptyString, priority, taskSessionStatus, taskStatus, taskStatusInput, timelineEntry, timelineType } from './schemas.ts';
 
 const taskFields = {
   description: v.optional(v.string()),
@@ -17,7 +18,8 @@ const taskFields = {
   agentIds: v.optional(nameList),
 };
 
-const CreateTask = v.object({ projectId: id, title: nonEmptyString, ...taskFields });
+// `clientRequestId` is read by the request pipeline (SPEC §11), never stored.
+const CreateTask = v.object({ projectId: id, title: nonEmptyString, ...taskFields, clientRequestId });
 
 const UpdateTask = v.object({
   title: v.optional(nonEmptyString),
@@ -31,9 +33,16 @@ const UpdateTask = v.object({
  * An agent's report (SPEC §15: what the original CLI sends): only `sessionStatus`
  * applies; every other field is ignored, valid or not.
  */
-const SessionReport = v.object({ sessionStatus: v.optional(taskSessionStatus) });
+const SessionReport = v.object({ sessionStatus: v.optional(taskSessionStatus), sessionId: v.optional(v.string()) });
 const isSessionReport = (body: unknown) =>
   typeof body === 'object' && body !== null && (body as { updateSource?: unknown }).updateSource === 'session';
+
+/** A report naming a live session renews its lease (SPEC §15); one naming no session still applies. */
+function applyReport(store: Store, id: string, body: unknown, ifMatch?: string) {
+  const { sessionStatus, sessionId } = parseBody(SessionReport, body);
+  if (sessionId !== undefined) renewLease(store, sessionId);
+  return updateTask(store, id, { sessionStatus }, ifMatch);
+}
 
 const TimelinePost = v.object({ message: v.string(), type: v.optional(timelineType, 'update'), sessionId: v.optional(id) });
 
@@ -46,6 +55,7 @@ function listHandler({ services, query }: Ctx) {
     status,
     parentId: parentId === null ? undefined : parentId === 'null' || parentId === '' ? null : parentId,
     sessionId: query.get('sessionId') ?? undefined,
+    ready: query.get('ready') === 'true',
   };
   const key = JSON.stringify(filter);
   const json = services.store.cachedList(`tasks:${key}`, () => `[${listTasks(services.store, filter).map(toJson).join(',')}]`);
@@ -58,9 +68,9 @@ export const taskRoutes: RouteDef[] = [
     create: (store, body) => createTask(store, parseBody(CreateTask, body)),
     get: getTask,
     update: (store, id, body, ifMatch) =>
-      updateTask(store, id, parseBody(isSessionReport(body) ? SessionReport : UpdateTask, body), ifMatch),
+      (isSessionReport(body) ? applyReport(store, id, body, ifMatch) : updateTask(store, id, parseBody(UpdateTask, body), ifMatch)),
     remove: deleteTask,
-  }),
+  }, { clientRequestId: true }),
   { method: 'GET', path: '/api/tasks/:id/children', handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)) },
   {
     method: 'POST', path: '/api/tasks/:id/timeline', body: true,

@@ -16,8 +16,8 @@ function isJsonMediaType(header: string | undefined): boolean {
 
 export const bodyCutShort = () => new ApiError(400, 'BAD_REQUEST', 'The request body was cut short', undefined, { Connection: 'close' });
 
-/** Reads the body as a string, refusing (without buffering the rest) past `limit` bytes. */
-function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** Reads the body's bytes, refusing (without buffering the rest) past `limit` bytes. */
+export function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(payloadTooLarge(limit));
   return new Promise((resolve, reject) => {
@@ -88,9 +88,13 @@ export function parseJson(text: string): unknown {
  * whatever its Content-Type; a non-empty one must be JSON (415 otherwise).
  */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const raw = await readRaw(req, limit);
+  return parseJsonBody(await readRaw(req, limit), req.headers['content-type']);
+}
+
+/** `readJsonBody` for bytes already read (the pipeline keeps them for idempotency fingerprints). */
+export function parseJsonBody(raw: Buffer, contentType: string | undefined): unknown {
   if (raw.length === 0) return undefined;
-  if (!isJsonMediaType(req.headers['content-type'])) {
+  if (!isJsonMediaType(contentType)) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be sent as Content-Type: application/json');
   }
   const text = raw.toString('utf8');

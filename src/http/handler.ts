@@ -5,11 +5,12 @@ import type { Services } from '../api/context.ts';
 import type { RouteEntry } from '../api/routes.ts';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { readJsonBody } from './body.ts';
 import { boardReply, isBoardRequest } from '../board/page.ts';
 import { FEED_PATH } from '../events/feed.ts';
+import { parseJsonBody, readRaw } from './body.ts';
 import { bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, PREFLIGHT_HEADERS } from './guard.ts';
-import { errorReply, send } from './respond.ts';
+import { clientRequestKey, fingerprint, headerKey, type IdempotencyCache, type IdempotencyKey } from './idempotency.ts';
+import { errorReply, type Reply, send } from './respond.ts';
 import type { Router } from './router.ts';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -23,7 +24,30 @@ export interface Pipeline {
   runWrite: <T>(change: () => T | Promise<T>) => Promise<T>;
   /** While stopping, every response asks the client to close its connection. */
   stopping: () => boolean;
+  /** SPEC §11: remembered answers of keyed writes. */
+  idempotency: IdempotencyCache;
 }
+
+const NO_BYTES = Buffer.alloc(0);
+
+type Parsed = { body: unknown } | { error: unknown };
+
+function parseOnce(raw: Buffer, contentType: string | undefined): Parsed {
+  try {
+    return { body: parseJsonBody(raw, contentType) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** SPEC §11: the `Idempotency-Key` of a write, else (where the route allows it) the body's `clientRequestId`. */
+function idempotencyKey(req: IncomingMessage, method: string, path: string, parsed: Parsed, bodyKeys: boolean): IdempotencyKey | undefined {
+  const header = WRITE_METHODS.has(method) ? headerKey(req.headers) : undefined;
+  if (header !== undefined || !bodyKeys || !('body' in parsed)) return header;
+  return clientRequestKey(parsed.body, method, path);
+}
+
+const replayed = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, 'Idempotent-Replayed': 'true' } });
 
 /** Origin-form `/a?b` or absolute-form `http://host/a?b` (RFC 9112 §3.2.2): its path, query and host, if any. */
 export function splitUrl(url: string): { path: string; query: URLSearchParams; host?: string } {
@@ -65,11 +89,26 @@ export function createHandler(p: Pipeline) {
         const allow = match.allow.join(', ');
         throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`, { allow: match.allow }, { Allow: allow });
       }
-      const body = match.handler.body ? await readJsonBody(req, p.bodyLimitBytes) : undefined;
-      const ifMatch = req.headers['if-match'];
-      const run = () => match.handler.handler({ req, params: match.params, query, body, ifMatch, services: p.services });
-      const reply = WRITE_METHODS.has(method) ? await p.runWrite(run) : await run();
-      send(res, reply, extra());
+      const route = match.handler;
+      const raw = route.body ? await readRaw(req, p.bodyLimitBytes) : NO_BYTES;
+      const parsed: Parsed = route.body ? parseOnce(raw, req.headers['content-type']) : { body: undefined };
+      const key = idempotencyKey(req, method, path, parsed, route.clientRequestId === true);
+      const answer = async (): Promise<Reply> => {
+        try {
+          if ('error' in parsed) throw parsed.error;
+          const ifMatch = req.headers['if-match'];
+          const run = () => route.handler({ req, params: match.params, query, body: parsed.body, ifMatch, services: p.services });
+          return WRITE_METHODS.has(method) ? await p.runWrite(run) : await run();
+        } catch (err) {
+          return errorReply(err, logger);
+        }
+      };
+      if (key === undefined) {
+        send(res, await answer(), extra());
+        return;
+      }
+      const run = await p.idempotency.run(key, fingerprint(method, req.url ?? path, raw), answer);
+      send(res, run.replayed ? replayed(run.reply) : run.reply, extra());
     } catch (err) {
       send(res, errorReply(err, logger), extra());
     }

@@ -67,7 +67,7 @@ export const isCurrentProject = shape<Project>({
 export const isCurrentTask = shape<Task>({
   id, projectId: id, parentId: nullable(str), title: str, description: str, initialPrompt: str,
   status: oneOf(TASK_STATUSES), sessionStatus: nullable(oneOf(TASK_SESSION_STATUSES)), priority: oneOf(PRIORITIES), sessionIds: ids, skillIds: ids, agentIds: ids,
-  dependencies: ids, subtasks: arrayOf(subtask), timeline: arrayOf(timelineEvent), createdAt: num, updatedAt: num,
+  dependencies: ids, claimedBy: nullable(str), claimedAt: nullable(num), subtasks: arrayOf(subtask), timeline: arrayOf(timelineEvent), createdAt: num, updatedAt: num,
   startedAt: nullable(num), completedAt: nullable(num), version: num,
 }, {});
 

@@ -70,6 +70,8 @@ export const TaskFile = v.object({
   skillIds: ids,
   agentIds: ids,
   dependencies: ids,
+  claimedBy: v.optional(v.nullable(v.string()), null),
+  claimedAt: maybeTime,
   subtasks: v.optional(v.array(SubtaskFile), []),
   timeline: v.optional(v.array(TimelineEventFile), []),
   createdAt: time,

@@ -1,6 +1,8 @@
 import { sessionNotFound, taskNotFound, validationError } from '../errors.ts';
 import type { Session, Task, TimelineEvent } from '../types.ts';
+import { releaseFields } from './claims.ts';
 import { timelineEvent } from './common.ts';
+import { renewLease } from './leases.ts';
 import type { Store } from './store.ts';
 
 /**
@@ -19,13 +21,16 @@ export function requireLinkable(store: Store, projectId: string, taskId: string)
 
 type LinkChange = 'added' | 'removed';
 
-function taskSide(task: Task, change: LinkChange, sessionId: string, now: number): Partial<Task> {
+/** The task's side of a link change; unlinking a claim's holder releases the claim (SPEC §10). */
+function taskSide(task: Task, change: LinkChange, sessionId: string, now: number, reason: string): Partial<Task> {
   const has = task.sessionIds.includes(sessionId);
   if (has === (change === 'added')) return {};
-  return {
+  const side: Partial<Task> = {
     sessionIds: has ? task.sessionIds.filter((id) => id !== sessionId) : [...task.sessionIds, sessionId],
     timeline: [...task.timeline, linkEntry(change, sessionId, now)],
   };
+  if (change === 'removed' && task.claimedBy === sessionId) Object.assign(side, releaseFields({ ...task, ...side }, reason, now));
+  return side;
 }
 
 /** The task's timeline entry for a link change: `session_started` or `session_ended`. */
@@ -44,12 +49,14 @@ function sessionSide(session: Session, change: LinkChange, taskId: string): Part
  * The one place a link changes: the sides given are saved (a side left out is
  * being created or deleted by the caller), then the events in SPEC order:
  * `session:task_*`, `task:session_*`, then `*:updated` for each side that changed.
+ * `reason` says why a claim the session held on the task is released.
  */
 export function changeLink(
-  store: Store, change: LinkChange, sides: { sessionId: string; taskId: string; session?: Session; task?: Task }, now = Date.now(),
+  store: Store, change: LinkChange,
+  sides: { sessionId: string; taskId: string; session?: Session; task?: Task; reason?: string }, now = Date.now(),
 ) {
-  const { sessionId, taskId, session, task } = sides;
-  const nextTask = task && store.save('task', task, taskSide(task, change, sessionId, now), now);
+  const { sessionId, taskId, session, task, reason = 'session unlinked' } = sides;
+  const nextTask = task && store.save('task', task, taskSide(task, change, sessionId, now, reason), now);
   const nextSession = session && store.save('session', session, sessionSide(session, change, taskId), now);
   store.emit(`session:task_${change}`, { sessionId, taskId });
   store.emit(`task:session_${change}`, { taskId, sessionId });
@@ -60,6 +67,7 @@ export function changeLink(
 
 /** Link a pair; linking twice changes nothing and emits nothing. */
 export function link(store: Store, sessionId: string, taskId: string): Session {
+  renewLease(store, sessionId);
   const session = store.get('session', sessionId);
   if (!session) throw sessionNotFound(sessionId);
   const task = requireLinkable(store, session.projectId, taskId);
@@ -69,6 +77,7 @@ export function link(store: Store, sessionId: string, taskId: string): Session {
 
 /** Unlink a pair; unlinking a pair that is not linked changes nothing. */
 export function unlink(store: Store, sessionId: string, taskId: string): Session {
+  renewLease(store, sessionId);
   const session = store.get('session', sessionId);
   if (!session) throw sessionNotFound(sessionId);
   const task = store.get('task', taskId);
@@ -133,4 +142,6 @@ export function linkTaskSessions(store: Store, task: Task, wanted: string[], cha
   }
   changes.sessionIds = next;
   if (entries.length > 0) changes.timeline = [...changes.timeline ?? task.timeline, ...entries];
+  // Unlinking the claim's holder releases the claim (SPEC §10), in the same one save.
+  if (task.claimedBy !== null && removed.includes(task.claimedBy)) Object.assign(changes, releaseFields({ ...task, ...changes }, 'session unlinked', now));
 }

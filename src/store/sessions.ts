@@ -1,8 +1,10 @@
 import { hostname, platform } from 'node:os';
 import { projectNotFound, sessionNotFound, validationError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { ENDED_SESSION_STATUSES, type Session, type SessionEvent, type SessionStatus, type Strategy } from '../types.ts';
+import { isActiveSession, isEndedSession, type Session, type SessionEvent, type SessionStatus, type Strategy } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
+import { releaseClaimsOf } from './claims.ts';
+import { renewLease } from './leases.ts';
 import { changeLink, linkSessionTasks, requireLinkable } from './links.ts';
 import { queueFor } from './queues.ts';
 import type { Store } from './store.ts';
@@ -50,7 +52,7 @@ export interface SessionFilter {
 
 const HOST = { hostname: hostname(), platform: platform() };
 
-const isEnded = (status: string) => ENDED_SESSION_STATUSES.includes(status);
+const isEnded = isEndedSession;
 
 export function getSession(store: Store, id: string): Session {
   const session = store.get('session', id);
@@ -122,6 +124,7 @@ export function createSession(store: Store, input: SessionInput): Session {
 
 export function updateSession(store: Store, id: string, patch: SessionPatch, ifMatch?: string): Session {
   const current = getSession(store, id);
+  renewLease(store, id);
   checkVersion(current, ifMatch);
   const { taskIds, events, metadata, ...fields } = patch;
   if (taskIds) for (const taskId of taskIds) requireLinkable(store, current.projectId, taskId);
@@ -135,7 +138,9 @@ export function updateSession(store: Store, id: string, patch: SessionPatch, ifM
   if (changes.strategy) changes.queue = queueFor(changes.strategy, taskIds ?? current.taskIds, current.queue, now);
   if (events?.length) changes.events = [...current.events, ...events.map((e) => sessionEvent(e, now))];
   if (taskIds) linkSessionTasks(store, current, uniq(taskIds), changes, now);
-  return store.update('session', current, changes, now);
+  const next = store.update('session', current, changes, now);
+  if (changes.status && !isActiveSession(changes.status)) releaseClaimsOf(store, next, isEnded(changes.status) ? 'session ended' : 'session stale', now);
+  return store.get('session', id)!;
 }
 
 export function addSessionEvent(store: Store, id: string, input: SessionEventInput): Session {
@@ -145,6 +150,7 @@ export function addSessionEvent(store: Store, id: string, input: SessionEventInp
 /** Appends to the session's timeline, and with `taskId` to that task's timeline too. */
 export function addSessionTimeline(store: Store, id: string, input: TimelineInput): Session {
   const session = getSession(store, id);
+  renewLease(store, id);
   const task = input.taskId !== undefined ? requireLinkable(store, session.projectId, input.taskId) : undefined;
   const now = Date.now();
   const next = store.update('session', session, {
@@ -160,7 +166,7 @@ export function deleteSession(store: Store, id: string, ifMatch?: string) {
   const now = Date.now();
   for (const taskId of session.taskIds) {
     const task = store.get('task', taskId);
-    if (task) changeLink(store, 'removed', { sessionId: id, taskId, task }, now);
+    if (task) changeLink(store, 'removed', { sessionId: id, taskId, task, reason: 'session deleted' }, now);
   }
   store.remove('session', id);
 }
@@ -176,5 +182,5 @@ export function listSessions(store: Store, filter: SessionFilter): Session[] {
   return store.select('session', candidates(store, filter), (session) =>
     (filter.projectId === undefined || session.projectId === filter.projectId)
     && (!statuses || statuses.has(session.status))
-    && !(filter.active && isEnded(session.status)));
+    && !(filter.active && !isActiveSession(session.status)));
 }

@@ -30,7 +30,7 @@ describe('§5 POST /api/sessions/spawn', () => {
   let foreign: any;
 
   before(async () => {
-    server = await startTestServer({ SKILLS_DIR: FIXTURE_SKILLS, SERVER_URL }, { logger });
+    server = await startTestServer({ SKILLS_DIR: FIXTURE_SKILLS, SERVER_URL, MAX_ACTIVE_SESSIONS: '0' }, { logger });
     api = client(server.url);
     project = (await api.post('/api/projects', { name: 'app', workingDir: '/home/dev/app' })).body;
     other = (await api.post('/api/projects', { name: 'other', workingDir: '/home/dev/other' })).body;

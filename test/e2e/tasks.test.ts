@@ -10,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import { type Api, assertError, EventLog, sleep, type TestServer, useApiServer } from '../helpers.ts';
 
 const TASK_KEYS = [
-  'agentIds', 'completedAt', 'createdAt', 'dependencies', 'description', 'id', 'initialPrompt', 'parentId', 'priority',
+  'agentIds', 'claimedAt', 'claimedBy', 'completedAt', 'createdAt', 'dependencies', 'description', 'id', 'initialPrompt', 'parentId', 'priority',
   'projectId', 'sessionIds', 'sessionStatus', 'skillIds', 'startedAt', 'status', 'subtasks', 'timeline', 'title', 'updatedAt',
   'version',
 ];
@@ -503,7 +503,7 @@ describe('§2 tasks', () => {
     it('are ignored on POST and PATCH and never stored (GET and the file on disk)', async () => {
       const res = await api.post('/api/tasks', {
         projectId: project.id, title: 'strict', secret: 'x', id: 'task_mine', version: 9, sessionIds: ['sess_x'],
-        timeline: [], createdAt: 1, startedAt: 5,
+        timeline: [], createdAt: 1, startedAt: 5, claimedBy: 'sess_x', claimedAt: 5,
       });
       assert.equal(res.status, 201);
       const t = res.body;
@@ -513,7 +513,11 @@ describe('§2 tasks', () => {
       assert.deepEqual(t.sessionIds, []);
       assert.equal(t.timeline.length, 1);
       assert.equal(t.startedAt, null);
-      const next = await patch(t.id, { title: 'strict 2', other: { deep: true }, projectId: otherProject.id, version: 50, createdAt: 2 });
+      assert.deepEqual([t.claimedBy, t.claimedAt], [null, null]);
+      const next = await patch(t.id, {
+        title: 'strict 2', other: { deep: true }, projectId: otherProject.id, version: 50, createdAt: 2, claimedBy: 'sess_x', claimedAt: 9,
+      });
+      assert.deepEqual([next.claimedBy, next.claimedAt], [null, null], 'SPEC §10: claim fields change only through the claim routes');
       assert.deepEqual(Object.keys(next).sort(), TASK_KEYS);
       assert.equal(next.projectId, project.id);
       assert.equal(next.version, 2);

@@ -9,7 +9,7 @@ import { tempDir } from '../helpers.ts';
 
 const task = (id: string, extra: Partial<Task> = {}): Task => ({
   id, projectId: 'proj_1', parentId: null, title: id, description: '', initialPrompt: '', status: 'todo', sessionStatus: null, priority: 'medium',
-  sessionIds: [], skillIds: [], agentIds: [], dependencies: [], subtasks: [], timeline: [], createdAt: 1, updatedAt: 1,
+  sessionIds: [], skillIds: [], agentIds: [], dependencies: [], claimedBy: null, claimedAt: null, subtasks: [], timeline: [], createdAt: 1, updatedAt: 1,
   startedAt: null, completedAt: null, version: 1, ...extra,
 });
 const session = (id: string, taskIds: string[]): Session => ({

@@ -18,7 +18,7 @@ const RUNS = 1500;
 const project: Project = { id: 'proj_a1', name: 'p', workingDir: '/w', description: '', createdAt: 1, updatedAt: 2, version: 1 };
 const task: Task = {
   id: 'task_a1', projectId: 'proj_a1', parentId: null, title: 't', description: '', initialPrompt: '', status: 'todo',
-  sessionStatus: 'working', priority: 'medium', sessionIds: ['sess_a1'], skillIds: [], agentIds: [], dependencies: [],
+  sessionStatus: 'working', priority: 'medium', sessionIds: ['sess_a1'], skillIds: [], agentIds: [], dependencies: [], claimedBy: null, claimedAt: null,
   subtasks: [{ id: 'sub_1', taskId: 'task_a1', title: 's', description: '', completed: false, status: 'todo', order: 0, createdAt: 1, updatedAt: 1, completedAt: null }],
   timeline: [{ id: 'evt_1', type: 'created', timestamp: 1, message: 'm' }],
   createdAt: 1, updatedAt: 1, startedAt: null, completedAt: null, version: 3,

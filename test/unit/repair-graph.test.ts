@@ -4,7 +4,7 @@ import { breakDependencyCycles, breakParentLoops } from '../../src/persistence/r
 import type { Task } from '../../src/types.ts';
 
 const task = (id: string, extra: Partial<Task> = {}): Task => ({
-  id, projectId: 'proj_1', parentId: null, title: id, description: '', initialPrompt: '', status: 'todo', priority: 'medium', sessionStatus: null,
+  id, projectId: 'proj_1', parentId: null, title: id, description: '', initialPrompt: '', status: 'todo', priority: 'medium', sessionStatus: null, claimedBy: null, claimedAt: null,
   sessionIds: [], skillIds: [], agentIds: [], dependencies: [], subtasks: [], timeline: [], createdAt: 1, updatedAt: 1,
   startedAt: null, completedAt: null, version: 1, ...extra,
 });

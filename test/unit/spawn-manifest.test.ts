@@ -12,7 +12,7 @@ const subtask = (title: string, order: number): Subtask => ({
   id: `sub_${order}`, taskId: 'task_1', title, description: '', completed: false, status: 'todo', order, createdAt: 1, updatedAt: 1, completedAt: null,
 });
 const task = (id: string, extra: Partial<Task> = {}): Task => ({
-  id, projectId: 'proj_1', parentId: null, title: id, description: 'd', initialPrompt: '', status: 'in_progress', sessionStatus: 'working',
+  id, projectId: 'proj_1', parentId: null, title: id, description: 'd', initialPrompt: '', status: 'in_progress', sessionStatus: 'working', claimedBy: null, claimedAt: null,
   priority: 'low', sessionIds: ['sess_x'], skillIds: [], agentIds: [], dependencies: [], subtasks: [], timeline: [],
   createdAt: Date.UTC(2026, 0, 1), updatedAt: 1, startedAt: null, completedAt: null, version: 1, ...extra,
 });
