@@ -67,7 +67,6 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-const statusOf = (task) => (task.status === 'pending' ? 'todo' : task.status);
 const words = (value) => String(value).replaceAll('_', ' ');
 
 function ago(ms) {
@@ -394,7 +393,7 @@ function columnOrder(status) {
 function renderBoard() {
   const tasks = [...state.tasks.values()];
   $('board').replaceChildren(...STATUSES.map(({ value, words: name }) => {
-    const cards = tasks.filter((t) => statusOf(t) === value).sort(columnOrder(value));
+    const cards = tasks.filter((t) => t.status === value).sort(columnOrder(value));
     const shown = state.expanded.has(value) ? cards : cards.slice(0, COLUMN_LIMIT);
     const showAll = () => { state.expanded.add(value); render(); };
     return el('section', { class: `column status-${value}`, 'aria-label': `${name} (${cards.length})` },
@@ -405,7 +404,7 @@ function renderBoard() {
 }
 
 function statusSelect(task, key) {
-  const current = statusOf(task);
+  const current = task.status;
   return el('select', {
     class: 'status-select', 'aria-label': 'Status', dataset: { key },
     onchange: (event) => void changeStatus(task, event.target.value),
@@ -491,7 +490,7 @@ function renderDetails() {
   const subtasks = [...(task.subtasks ?? [])].sort((a, b) => a.order - b.order);
   $('details-body').replaceChildren(
     el('div', { class: 'details-meta' },
-      el('span', { class: `status-chip status-${statusOf(task)}` }, STATUS_WORDS[statusOf(task)] ?? words(task.status)),
+      el('span', { class: `status-chip status-${task.status}` }, STATUS_WORDS[task.status] ?? words(task.status)),
       el('span', { class: `priority priority-${task.priority}` }, task.priority),
       task.claimedBy ? el('span', { class: 'claim' }, 'Claimed by ', el('strong', {}, sessionName(task.claimedBy))) : null,
       statusSelect(task, `details-status:${task.id}`)),

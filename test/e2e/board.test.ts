@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
@@ -83,15 +84,16 @@ interface Seeded {
   zephyr: any;
   tasks: Record<string, any>;
   sessions: Record<string, any>;
-  /** §10/§15 fields this server build does not produce yet, to be added to its answers in the browser. */
-  missing: { tasks: Record<string, Record<string, unknown>>; sessions: Record<string, Record<string, unknown>> };
 }
+
+/** Lease of the seeded server's sessions: short, so the seeded `stale` session is a real one. */
+const SEED_LEASE_MS = 4000;
 
 /**
  * A project with a task in every status, subtasks, a timeline, sessions linked to
- * tasks, a claim, an agent report and a stale session. Claims (§10), `sessionStatus`
- * (§15) and `stale` are made through the real routes when this server has them; where
- * it does not yet, they are recorded in `missing` for `withSpecFields`.
+ * tasks, a claim, an agent report and a stale session, all through the real routes.
+ * `worker-1` holds the claim and must be kept alive with `heartbeats` (a claim leases
+ * it); `scout` heartbeats once and is left to go stale.
  */
 async function seed(api: Api): Promise<Seeded> {
   const post = async (path: string, body: unknown) => {
@@ -112,7 +114,7 @@ async function seed(api: Api): Promise<Seeded> {
     proto: await task('Old prototype', 'low'),
     other: await post('/api/tasks', { projectId: zephyr.id, title: 'Zephyr landing page' }),
   };
-  for (const [key, status] of [['store', 'in_progress'], ['flaky', 'blocked'], ['notes', 'completed'], ['proto', 'cancelled']]) {
+  for (const [key, status] of [['flaky', 'blocked'], ['notes', 'completed'], ['proto', 'cancelled']]) {
     tasks[key] = (await api.patch(`/api/tasks/${tasks[key].id}`, { status })).body;
   }
   for (const [title, done] of [['Inventory the files', true], ['Write the converter', false], ['Dry run on a copy', false]] as const) {
@@ -126,31 +128,27 @@ async function seed(api: Api): Promise<Seeded> {
   await post(`/api/tasks/${tasks.plan.id}/timeline`, { message: 'Found 14 files in the old format', type: 'progress' });
   const session = (name: string, taskIds: string[], status = 'running') => post('/api/sessions', { projectId: apollo.id, name, taskIds, status });
   const sessions: Record<string, any> = {
-    worker: await session('worker-1', [tasks.store.id]),
+    worker: await session('worker-1', []),
     reviewer: await session('reviewer', [tasks.flaky.id], 'needs_input'),
     scout: await session('scout', [tasks.login.id]),
   };
-  const missing: Seeded['missing'] = { tasks: {}, sessions: {} };
-  const claim = await api.post(`/api/tasks/${tasks.store.id}/claim`, { sessionId: sessions.worker.id });
-  if (claim.status !== 200) missing.tasks[tasks.store.id] = { claimedBy: sessions.worker.id, claimedAt: Date.now() };
-  const report = await api.patch(`/api/tasks/${tasks.flaky.id}`, { sessionStatus: 'needs_input' });
-  if (report.body?.sessionStatus !== 'needs_input') missing.tasks[tasks.flaky.id] = { ...missing.tasks[tasks.flaky.id], sessionStatus: 'needs_input' };
-  const stale = await api.patch(`/api/sessions/${sessions.scout.id}`, { status: 'stale' });
-  if (stale.body?.status !== 'stale') missing.sessions[sessions.scout.id] = { status: 'stale' };
+  // The claim links worker-1 and moves the task to in_progress (SPEC §10).
+  await post(`/api/tasks/${tasks.store.id}/claim`, { sessionId: sessions.worker.id });
+  assert.equal((await api.patch(`/api/tasks/${tasks.flaky.id}`, { sessionStatus: 'needs_input' })).body.sessionStatus, 'needs_input');
+  await post(`/api/sessions/${sessions.scout.id}/heartbeat`, {});
   for (const key of Object.keys(tasks)) tasks[key] = (await api.get(`/api/tasks/${tasks[key].id}`)).body;
-  return { apollo, zephyr, tasks, sessions, missing };
+  return { apollo, zephyr, tasks, sessions };
 }
 
-/** Adds the fields of `missing` to the server's real list answers, as a server with §10 and §15 sends them. */
-async function withSpecFields(page: Page, missing: Seeded['missing']) {
-  for (const [pattern, extra] of [['**/api/tasks?*', missing.tasks], ['**/api/sessions?*', missing.sessions]] as const) {
-    if (Object.keys(extra).length === 0) continue;
-    await page.route(pattern, async (route) => {
-      const response = await route.fetch();
-      const list = (await response.json()) as any[];
-      await route.fulfill({ response, json: list.map((e) => ({ ...e, ...extra[e.id] })) });
-    });
-  }
+/** Heartbeats a session until stopped: an agent that stays alive. */
+function heartbeats(api: Api, sessionId: string, everyMs: number) {
+  const timer = setInterval(() => void api.post(`/api/sessions/${sessionId}/heartbeat`, {}).catch(() => {}), everyMs);
+  return () => clearInterval(timer);
+}
+
+/** Waits until a session has the status over HTTP. */
+async function sessionIs(api: Api, id: string, status: string, timeoutMs = 10_000) {
+  await waitFor(async () => (await api.get(`/api/sessions/${id}`)).body.status === status, timeoutMs, 100);
 }
 
 // ---- HTTP: the page, its files, its headers ---------------------------------
@@ -219,17 +217,23 @@ describe('the board in Chromium', () => {
   let server: TestServer;
   let api: Api;
   let data: Seeded;
+  let stopHeartbeats = () => {};
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ SESSION_LEASE_MS: String(SEED_LEASE_MS) });
     api = client(server.url);
     data = await seed(api);
+    stopHeartbeats = heartbeats(api, data.sessions.worker.id, SEED_LEASE_MS / 8);
+    await sessionIs(api, data.sessions.scout.id, 'stale');
   });
-  after(() => server.cleanup());
+  after(async () => {
+    stopHeartbeats();
+    await server.cleanup();
+  });
 
   it('shows the populated board as the conventions describe, wide and narrow, and screenshots it', async () => {
     const shots = await tempDir('maestro-board-shots-');
     for (const [name, viewport] of [['wide', WIDE], ['narrow', NARROW]] as const) {
-      const board = await openBoard(server.url, viewport, (page) => withSpecFields(page, data.missing));
+      const board = await openBoard(server.url, viewport);
       const { page } = board;
       await connected(page);
 
@@ -341,7 +345,7 @@ describe('the board in Chromium', () => {
 
     const listed = (await api.get(`/api/tasks?projectId=${data.apollo.id}`)).body.filter((t: any) => t.title === 'Write the board tests');
     assert.equal(listed.length, 1);
-    assert.ok(['todo', 'pending'].includes(listed[0].status));
+    assert.equal(listed[0].status, 'todo');
     assert.equal(listed[0].priority, 'high');
 
     await created.getByRole('combobox', { name: 'Status' }).selectOption('in_progress');
@@ -433,6 +437,138 @@ describe('the board resuming a WebSocket (SPEC §12, the server side played by t
     await countIs(card(page, 'As the server has it'), 1, 2000);
     assert.equal(taskLoads, loadsBefore + 1, 'a resync reloads the state over HTTP');
     await countIs(card(page, 'Renamed while away'), 0);
+    await board.close();
+  });
+});
+
+/**
+ * A TCP proxy in front of the server whose connections the test can cut and whose door
+ * it can hold shut: the page's WebSocket dies while the server lives on.
+ */
+async function cuttableProxy(target: number) {
+  const sockets = new Set<Socket>();
+  let shut = false;
+  const proxy = createServer((inbound) => {
+    if (shut) return void inbound.destroy();
+    const outbound = connect(target, '127.0.0.1');
+    for (const [a, b] of [[inbound, outbound], [outbound, inbound]]) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => { sockets.delete(a); b.destroy(); });
+    }
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    /** Destroys every connection and refuses new ones until `open`. */
+    cut() { shut = true; for (const s of sockets) s.destroy(); },
+    open() { shut = false; },
+    close: () => { for (const s of sockets) s.destroy(); return new Promise<void>((resolve) => proxy.close(() => resolve())); },
+  };
+}
+
+describe('the board losing its WebSocket to a real server that keeps running (SPEC §12)', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer(); });
+  after(() => server.cleanup());
+
+  it('reconnects with since/serverId, gets the missed changes replayed and shows them without reloading the lists', async () => {
+    const api = client(server.url);
+    const project = (await api.post('/api/projects', { name: 'Through a proxy' })).body;
+    const kept = (await api.post('/api/tasks', { projectId: project.id, title: 'Before the cut' })).body;
+    const proxy = await cuttableProxy(server.port);
+    const sockets: string[] = [];
+    const hellos: any[] = [];
+    const listLoads: string[] = [];
+    const board = await openBoard(proxy.url, WIDE, async (page) => {
+      page.on('request', (r) => {
+        const path = new URL(r.url()).pathname;
+        if (path === '/api/tasks' || path === '/api/sessions') listLoads.push(path);
+      });
+      page.on('websocket', (ws) => {
+        sockets.push(ws.url());
+        ws.on('framereceived', (f) => {
+          const message = JSON.parse(String(f.payload));
+          if (message.type === 'hello') hellos.push(message.data);
+        });
+      });
+    });
+    const { page } = board;
+    try {
+      await connected(page);
+      await mark(page);
+      await countIs(card(page, 'Before the cut'), 1);
+      await api.patch(`/api/tasks/${kept.id}`, { priority: 'high' });
+      await waitFor(async () => /\bhigh\b/.test(await card(page, 'Before the cut').innerText()), 2000);
+      const loadsBefore = listLoads.length;
+
+      proxy.cut();
+      await connection(page).filter({ hasText: /^(Reconnecting…|Disconnected|Offline)$/ }).waitFor({ timeout: 5000 });
+      await api.patch(`/api/tasks/${kept.id}`, { status: 'completed', title: 'Finished while cut off' });
+      await api.post('/api/tasks', { projectId: project.id, title: 'Added while cut off' });
+      await api.post('/api/sessions', { projectId: project.id, name: 'joined-while-cut-off', status: 'needs_input' });
+      proxy.open();
+
+      await connected(page, 10_000);
+      await countIs(column(page, 'Completed').getByRole('article').filter({ hasText: 'Finished while cut off' }), 1, 2000);
+      await countIs(column(page, 'To do').getByRole('article').filter({ hasText: 'Added while cut off' }), 1, 2000);
+      await countIs(page.getByRole('complementary', { name: /^Sessions/ }).getByRole('listitem').filter({ hasText: 'joined-while-cut-off' }), 1, 2000);
+      assert.equal(sockets.length, 2);
+      const resume = new URL(sockets[1]).searchParams;
+      assert.equal(resume.get('serverId'), hellos[0].serverId);
+      assert.ok(Number(resume.get('since')) >= hellos[0].seq, 'resumes from the last seq it saw');
+      assert.equal(hellos[1].replayed, 3, 'the three missed broadcasts are replayed');
+      assert.equal(hellos[1].resync, undefined);
+      assert.deepEqual(listLoads.slice(loadsBefore), [], 'no list is reloaded over HTTP');
+      await stillMarked(page);
+    } finally {
+      await board.close({ allowNetworkNoise: true });
+      await proxy.close();
+    }
+  });
+});
+
+describe('the board following real claims and leases (SPEC §10)', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer({ SESSION_LEASE_MS: '1000' }); });
+  after(() => server.cleanup());
+
+  it('shows a claim by the session\'s name, then the session going stale and its claim released, live', async () => {
+    const api = client(server.url);
+    const project = (await api.post('/api/projects', { name: 'Leases' })).body;
+    const task = (await api.post('/api/tasks', { projectId: project.id, title: 'Claimed for real' })).body;
+    const drifter = (await api.post('/api/sessions', { projectId: project.id, name: 'drifter', taskIds: [] })).body;
+    await api.post('/api/sessions', { projectId: project.id, name: 'steady', taskIds: [] });
+    const board = await openBoard(server.url);
+    const { page } = board;
+    await connected(page);
+    await mark(page);
+    const sessions = page.getByRole('complementary', { name: /^Sessions/ });
+    const entry = (name: string) => sessions.getByRole('listitem').filter({ hasText: name });
+
+    const stopDrifter = heartbeats(api, drifter.id, 150);
+    assert.equal((await api.post(`/api/tasks/${task.id}/claim`, { sessionId: drifter.id })).status, 200);
+    const claimed = column(page, 'In progress').getByRole('article').filter({ hasText: 'Claimed for real' });
+    await countIs(claimed.getByText('Claimed by drifter', { exact: true }), 1, 2000);
+    assert.equal(await claimed.getByRole('list', { name: 'Linked sessions' }).getByText('drifter').count(), 1);
+    assert.match(await entry('drifter').innerText(), /running/);
+
+    stopDrifter();
+    await countIs(entry('drifter').filter({ hasText: 'stale' }), 1, 10_000);
+    await countIs(column(page, 'To do').getByRole('article').filter({ hasText: 'Claimed for real' }), 1, 2000);
+    await countIs(page.getByText('Claimed by drifter', { exact: true }), 0);
+    const look = (l: Locator) => l.evaluate((node) => {
+      const s = getComputedStyle(node);
+      return `${s.backgroundColor} ${s.borderStyle} ${s.borderLeftColor}`;
+    });
+    assert.notEqual(await look(entry('drifter')), await look(entry('steady')), 'stale stands out from running');
+    const stored = (await api.get(`/api/tasks/${task.id}`)).body;
+    assert.deepEqual([stored.status, stored.claimedBy], ['todo', null]);
+
+    await api.post(`/api/sessions/${drifter.id}/heartbeat`, {});
+    await countIs(entry('drifter').filter({ hasText: 'running' }), 1, 2000);
+    await stillMarked(page);
     await board.close();
   });
 });
