@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Reply } from '../http/respond.ts';
 
 /**
- * The board page (SPEC §14): three static files next to this module (copied
+ * The board page (SPEC §14): four static files next to this module (copied
  * into dist/board/ by the build), served without the token since they hold no
  * data; the script fetches everything over the public API.
  */
