@@ -439,9 +439,14 @@ function card(task) {
       progress(task)),
     el('h3', { class: 'card-title' },
       el('button', { type: 'button', dataset: { key: `open:${task.id}` }, onclick: () => openDetails(task.id) }, task.title)),
-    task.claimedBy ? el('p', { class: 'claim' }, 'Claimed by ', el('strong', {}, sessionName(task.claimedBy))) : null,
+    claimNote(task, 'p'),
     linked.length ? el('ul', { class: 'linked', 'aria-label': 'Linked sessions' }, linked.map((id) => sessionChip(id))) : null,
     el('div', { class: 'card-foot' }, statusSelect(task, `status:${task.id}`)));
+}
+
+/** The claim holder, in an element of its own, apart from the linked sessions (SPEC §14). */
+function claimNote(task, tag) {
+  return task.claimedBy ? el(tag, { class: 'claim' }, 'Claimed by ', el('strong', {}, sessionName(task.claimedBy))) : null;
 }
 
 function sessionChip(id) {
@@ -492,7 +497,7 @@ function renderDetails() {
     el('div', { class: 'details-meta' },
       el('span', { class: `status-chip status-${task.status}` }, STATUS_WORDS[task.status] ?? words(task.status)),
       el('span', { class: `priority priority-${task.priority}` }, task.priority),
-      task.claimedBy ? el('span', { class: 'claim' }, 'Claimed by ', el('strong', {}, sessionName(task.claimedBy))) : null,
+      claimNote(task, 'span'),
       statusSelect(task, `details-status:${task.id}`)),
     task.description ? el('p', { class: 'description' }, task.description) : el('p', { class: 'muted' }, 'No description.'),
     subtasks.length ? el('section', { class: 'details-block', 'aria-label': 'Subtasks' },

@@ -61,6 +61,13 @@ async function openBoard(baseUrl: string, viewport = WIDE, prepare?: (page: Page
 const column = (page: Page, name: string) => page.getByRole('region', { name: new RegExp(`^${name}`, 'i') });
 const card = (page: Page, title: string) => page.getByRole('article').filter({ has: page.getByRole('button', { name: title, exact: true }) });
 const connection = (page: Page) => page.getByRole('status');
+const sessionList = (page: Page) => page.getByRole('complementary', { name: /^Sessions/ });
+const sessionEntry = (page: Page, name: string) => sessionList(page).getByRole('listitem').filter({ hasText: name });
+/** What makes an entry look the way it does: SPEC §14 asks stale and needs_input ones to differ. */
+const look = (l: Locator) => l.evaluate((node) => {
+  const s = getComputedStyle(node);
+  return `${s.backgroundColor} ${s.borderStyle} ${s.borderLeftColor}`;
+});
 
 /** Waits (up to `timeoutMs`) for a locator to count `n` elements. */
 async function countIs(locator: Locator, n: number, timeoutMs = 5000) {
@@ -272,16 +279,11 @@ describe('the board in Chromium', () => {
       assert.match(await flaky.innerText(), /reviewer/);
       assert.match(await flaky.innerText(), /needs input/, 'the agent report as a badge');
 
-      const sessions = page.getByRole('complementary', { name: /^Sessions/ });
-      const entry = (name: string) => sessions.getByRole('listitem').filter({ hasText: name });
-      await countIs(sessions.getByRole('listitem'), 3);
+      const entry = (name: string) => sessionEntry(page, name);
+      await countIs(sessionList(page).getByRole('listitem'), 3);
       assert.match(await entry('worker-1').innerText(), /running/);
       assert.match(await entry('reviewer').innerText(), /needs input/);
       assert.match(await entry('scout').innerText(), /stale/);
-      const look = (l: Locator) => l.evaluate((node) => {
-        const s = getComputedStyle(node);
-        return `${s.backgroundColor} ${s.borderStyle} ${s.borderLeftColor}`;
-      });
       const running = await look(entry('worker-1'));
       assert.notEqual(await look(entry('reviewer')), running, 'needs_input stands out');
       assert.notEqual(await look(entry('scout')), running, 'stale stands out');
@@ -374,7 +376,7 @@ describe('the board in Chromium', () => {
     await api.post(`/api/tasks/${fresh.id}/subtasks`, { title: 'one step' });
     await waitFor(async () => /\b0\/1\b/.test(await card(page, 'Made by curl, then blocked').innerText()), 2000);
     await api.post('/api/sessions', { projectId: data.apollo.id, name: 'late-joiner', taskIds: [fresh.id] });
-    await countIs(page.getByRole('complementary', { name: /^Sessions/ }).getByRole('listitem').filter({ hasText: 'late-joiner' }), 1, 2000);
+    await countIs(sessionEntry(page, 'late-joiner'), 1, 2000);
     await waitFor(async () => /late-joiner/.test(await card(page, 'Made by curl, then blocked').innerText()), 2000);
     await api.delete(`/api/tasks/${fresh.id}`);
     await countIs(page.getByRole('article').filter({ hasText: 'Made by curl' }), 0, 2000);
@@ -513,7 +515,7 @@ describe('the board losing its WebSocket to a real server that keeps running (SP
       await connected(page, 10_000);
       await countIs(column(page, 'Completed').getByRole('article').filter({ hasText: 'Finished while cut off' }), 1, 2000);
       await countIs(column(page, 'To do').getByRole('article').filter({ hasText: 'Added while cut off' }), 1, 2000);
-      await countIs(page.getByRole('complementary', { name: /^Sessions/ }).getByRole('listitem').filter({ hasText: 'joined-while-cut-off' }), 1, 2000);
+      await countIs(sessionEntry(page, 'joined-while-cut-off'), 1, 2000);
       assert.equal(sockets.length, 2);
       const resume = new URL(sockets[1]).searchParams;
       assert.equal(resume.get('serverId'), hellos[0].serverId);
@@ -544,8 +546,7 @@ describe('the board following real claims and leases (SPEC §10)', () => {
     const { page } = board;
     await connected(page);
     await mark(page);
-    const sessions = page.getByRole('complementary', { name: /^Sessions/ });
-    const entry = (name: string) => sessions.getByRole('listitem').filter({ hasText: name });
+    const entry = (name: string) => sessionEntry(page, name);
 
     const stopDrifter = heartbeats(api, drifter.id, 150);
     assert.equal((await api.post(`/api/tasks/${task.id}/claim`, { sessionId: drifter.id })).status, 200);
@@ -558,10 +559,6 @@ describe('the board following real claims and leases (SPEC §10)', () => {
     await countIs(entry('drifter').filter({ hasText: 'stale' }), 1, 10_000);
     await countIs(column(page, 'To do').getByRole('article').filter({ hasText: 'Claimed for real' }), 1, 2000);
     await countIs(page.getByText('Claimed by drifter', { exact: true }), 0);
-    const look = (l: Locator) => l.evaluate((node) => {
-      const s = getComputedStyle(node);
-      return `${s.backgroundColor} ${s.borderStyle} ${s.borderLeftColor}`;
-    });
     assert.notEqual(await look(entry('drifter')), await look(entry('steady')), 'stale stands out from running');
     const stored = (await api.get(`/api/tasks/${task.id}`)).body;
     assert.deepEqual([stored.status, stored.claimedBy], ['todo', null]);
