@@ -135,7 +135,7 @@ try {
   // The reference is the time this disk needs for those files, from its own figure.
   row(`shutdown, ${down.pending} changes pending`, down.ms, 'ms', { reference: (1000 * down.pending) / disk, goal: '<= 1000 ms', pass: down.ms <= 1000 && down.exitCode === 0 && down.onDisk === down.pending });
 
-  console.log('9. one append to a long history');
+  console.log('10. one append to a long history');
   const appends = [];
   for (const entries of [1000, QUICK ? 20_000 : 100_000]) {
     const a = await historyAppend(root, entries);
@@ -149,7 +149,7 @@ try {
     reference: small.timeline.p50, goal: '<= 2x (same cost whatever the length)', pass: large.timeline.p50 <= 2 * small.timeline.p50,
   });
 
-  console.log('10. one PATCH linking 3,000 tasks, 3 clients');
+  console.log('11. one PATCH linking 3,000 tasks, 3 clients');
   const linked = await bulkLink(root, QUICK ? 1000 : 3000);
   figures.bulkLink = linked;
   row(`PATCH linking ${linked.tasks} tasks`, linked.ms, 'ms');
@@ -157,7 +157,7 @@ try {
     goal: '<= 2 KB a link', pass: linked.bytesPerClient <= 2000 * linked.tasks,
   });
 
-  console.log('11. claim-next: 10,000 tasks, 50 agents');
+  console.log('12. claim-next: 10,000 tasks, 50 agents');
   const diskBeforeClaims = await diskFigure(1);
   const claims = await claimNextThroughput(root);
   const diskNearClaims = (diskBeforeClaims + await diskFigure(1)) / 2;
@@ -169,7 +169,7 @@ try {
   row('claim-next p99', claims.p99, 'ms');
   row('claim-next: a task handed out twice', claims.duplicates, 'tasks', { goal: '0', pass: claims.duplicates === 0 });
 
-  console.log('12. lease timer, 10,000 leased sessions (event-loop delay, in-process)');
+  console.log('13. lease timer, 10,000 leased sessions (event-loop delay, in-process)');
   const leases = await leaseTimerCost(root) as Record<string, { p50: number; p99: number; max: number; ms: number }>;
   figures.leaseTimer = leases;
   row('event-loop delay p99, 10,000 leased, idle', leases.idleLeased.p99, 'ms', { reference: leases.idleUnleased.p99 });
