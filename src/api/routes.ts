@@ -1,5 +1,8 @@
 import { Router } from '../http/router.ts';
-import { type Handler, jsonReply, type RouteDef } from './context.ts';
+import * as v from 'valibot';
+import { jsonReply, type RouteDef } from './context.ts';
+import { mcpRoute } from './mcp.ts';
+import { openApiDocument, openApiRoute } from './openapi.ts';
 import { projectRoutes } from './projects.ts';
 import { sessionRoutes } from './sessions.ts';
 import { skillRoutes } from './skills.ts';
@@ -7,18 +10,38 @@ import { spawnRoutes } from './spawn.ts';
 import { subtaskRoutes } from './subtasks.ts';
 import { taskRoutes } from './tasks.ts';
 
-const healthRoutes: RouteDef[] = [
-  { method: 'GET', path: '/health', handler: ({ services }) => jsonReply(200, services.health()) },
-];
+const Health = v.object({
+  status: v.picklist(['ok', 'degraded']),
+  reason: v.optional(v.string()),
+  timestamp: v.number(),
+  uptime: v.number(),
+  pendingWrites: v.number(),
+});
 
-const allRoutes: RouteDef[] = [
+const healthRoutes: RouteDef[] = [{
+  method: 'GET', path: '/health', summary: 'Liveness, and whether writes reach the disk', body: null, query: null,
+  response: { status: 200, description: 'The health', schema: Health }, errors: [],
+  handler: ({ services }) => jsonReply(200, services.health()),
+}];
+
+export const apiRoutes: RouteDef[] = [
   ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
 ];
 
-export type RouteEntry = Pick<RouteDef, 'handler' | 'body'>;
+/**
+ * Every route the server answers: the API, then `GET /openapi.json` (the document of
+ * all of them, built here once) and `POST /mcp` (tools over the API routes).
+ */
+export function routeTable(api: RouteDef[] = apiRoutes): RouteDef[] {
+  const table = [...api, mcpRoute(api)];
+  let document = '';
+  table.push(openApiRoute(() => document));
+  document = JSON.stringify(openApiDocument(table));
+  return table;
+}
 
-export function buildRouter(routes: RouteDef[] = allRoutes): Router<RouteEntry> {
-  const router = new Router<RouteEntry>();
-  for (const r of routes) router.on(r.method, r.path, { handler: r.handler as Handler, body: r.body }, { rawParams: r.rawParams });
+export function buildRouter(routes: RouteDef[] = routeTable()): Router<RouteDef> {
+  const router = new Router<RouteDef>();
+  for (const r of routes) router.on(r.method, r.path, r, { rawParams: r.rawParams });
   return router;
 }

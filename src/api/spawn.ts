@@ -3,13 +3,15 @@ import { newId } from '../ids.ts';
 import { getProject } from '../store/projects.ts';
 import { createSession } from '../store/sessions.ts';
 import { uniq } from '../store/common.ts';
-import { isPlainFolderName } from '../skills/library.ts';
-import { type Ctx, jsonReply, parseBody, type RouteDef } from './context.ts';
+import { isPlainFolderName, PLAIN_FOLDER_NAME } from '../skills/library.ts';
+import { SessionFile } from '../persistence/schemas.ts';
+import { describedAs } from './json-schema.ts';
+import { type Ctx, jsonReply, type RouteDef } from './context.ts';
 import { id, jsonObject } from './schemas.ts';
 
 const SPAWN_SOURCES = ['manual', 'orchestrator', 'ui', 'cli', 'api', 'session'] as const;
 
-const skillName = v.pipe(v.string(), v.check(isPlainFolderName, 'must be a plain folder name'));
+const skillName = v.pipe(v.string(), describedAs(v.check(isPlainFolderName, 'must be a plain folder name'), PLAIN_FOLDER_NAME));
 
 const SpawnBody = v.object({
   projectId: id,
@@ -27,8 +29,7 @@ const SpawnBody = v.object({
 });
 
 /** SPEC §5: create a `spawning` session, link its tasks, ask the UI for a terminal. */
-async function spawnHandler({ services, body }: Ctx) {
-  const input = parseBody(SpawnBody, body);
+async function spawnHandler({ services, body: input }: Ctx<v.InferOutput<typeof SpawnBody>>) {
   const { store, skills, logger } = services;
   const project = getProject(store, input.projectId);
   const onDisk = await skills.all();
@@ -65,4 +66,16 @@ async function spawnHandler({ services, body }: Ctx) {
   return jsonReply(201, { success: true, sessionId, session, env, missingSkills });
 }
 
-export const spawnRoutes: RouteDef[] = [{ method: 'POST', path: '/api/sessions/spawn', body: true, handler: spawnHandler }];
+const SpawnResult = v.object({
+  success: v.literal(true),
+  sessionId: v.string(),
+  session: SessionFile,
+  env: v.record(v.string(), v.string()),
+  missingSkills: v.array(v.string()),
+});
+
+export const spawnRoutes: RouteDef[] = [{
+  method: 'POST', path: '/api/sessions/spawn', summary: 'Spawn an agent session: the UI opens a terminal for it (SPEC §5)',
+  body: SpawnBody, query: null, response: { status: 201, description: 'The session and its environment', schema: SpawnResult },
+  errors: ['PROJECT_NOT_FOUND', 'TASK_NOT_FOUND', 'VALIDATION_ERROR'], handler: spawnHandler,
+}];

@@ -1,8 +1,9 @@
 import * as v from 'valibot';
+import { TaskFile } from '../persistence/schemas.ts';
 import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
 import { toJson } from '../store/store.ts';
-import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
-import { id, idList, nameList, nonEmptyString, priority, taskStatus, timelineEntry, timelineType } from './schemas.ts';
+import { type Ctx, entityReply, entityRoutes, listReply, queryList, type RouteDef } from './context.ts';
+import { id, idList, nameList, nonEmptyString, priority, queryParam, taskStatus, timelineEntry, timelineType } from './schemas.ts';
 
 const taskFields = {
   description: v.optional(v.string()),
@@ -17,7 +18,7 @@ const taskFields = {
 
 const CreateTask = v.object({ projectId: id, title: nonEmptyString, ...taskFields });
 
-const UpdateTask = v.object({
+export const UpdateTask = v.object({
   title: v.optional(nonEmptyString),
   ...taskFields,
   sessionIds: v.optional(idList),
@@ -25,6 +26,13 @@ const UpdateTask = v.object({
 });
 
 const TimelinePost = v.object({ message: v.string(), type: v.optional(timelineType, 'update'), sessionId: v.optional(id) });
+
+const TaskListQuery = v.object({
+  projectId: queryParam('Only tasks of this project'),
+  status: queryParam('Comma list of statuses (pending = todo)'),
+  parentId: queryParam('Only children of this task; "null" or empty: root tasks'),
+  sessionId: queryParam('Only tasks linked to this session'),
+});
 
 function listHandler({ services, query }: Ctx) {
   const parentId = query.get('parentId');
@@ -42,16 +50,24 @@ function listHandler({ services, query }: Ctx) {
 
 export const taskRoutes: RouteDef[] = [
   ...entityRoutes('/api/tasks', {
-    list: listHandler,
-    create: (store, body) => createTask(store, parseBody(CreateTask, body)),
+    name: 'task',
+    entity: TaskFile,
+    notFound: 'TASK_NOT_FOUND',
+    list: { summary: 'Tasks, oldest first, filtered', query: TaskListQuery, errors: [], handler: listHandler },
+    create: { body: CreateTask, errors: ['PROJECT_NOT_FOUND', 'TASK_NOT_FOUND', 'VALIDATION_ERROR'], run: createTask },
     get: getTask,
-    update: (store, id, body, ifMatch) => updateTask(store, id, parseBody(UpdateTask, body), ifMatch),
-    remove: deleteTask,
+    update: { body: UpdateTask, errors: ['TASK_NOT_FOUND', 'SESSION_NOT_FOUND', 'VALIDATION_ERROR'], run: updateTask },
+    remove: { errors: [], run: deleteTask },
   }),
-  { method: 'GET', path: '/api/tasks/:id/children', handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)) },
   {
-    method: 'POST', path: '/api/tasks/:id/timeline', body: true,
-    handler: ({ services, params, body }) =>
-      entityReply(201, addTaskTimeline(services.store, params.id, parseBody(TimelinePost, body))),
+    method: 'GET', path: '/api/tasks/:id/children', summary: "A task's direct children", body: null, query: null,
+    response: { status: 200, description: 'The children', schema: v.array(TaskFile) }, errors: ['TASK_NOT_FOUND'],
+    handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)),
+  },
+  {
+    method: 'POST', path: '/api/tasks/:id/timeline', summary: "Append an event to a task's timeline", body: TimelinePost, query: null,
+    response: { status: 201, description: 'The task', schema: TaskFile }, errors: ['TASK_NOT_FOUND', 'SESSION_NOT_FOUND'],
+    handler: ({ services, params, body }: Ctx<v.InferOutput<typeof TimelinePost>>) =>
+      entityReply(201, addTaskTimeline(services.store, params.id, body)),
   },
 ];

@@ -78,16 +78,21 @@ export function parseJson(text: string): unknown {
 }
 
 /**
- * The parsed body, or `undefined` when there is none. An empty body is no body
+ * The body's text, or `undefined` when there is none. An empty body is no body
  * whatever its Content-Type; a non-empty one must be JSON (415 otherwise).
  */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+export async function readJsonText(req: IncomingMessage, limit: number): Promise<string | undefined> {
   const raw = await readRaw(req, limit);
   if (raw.length === 0) return undefined;
   if (!isJsonMediaType(req.headers['content-type'])) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be sent as Content-Type: application/json');
   }
   const text = raw.toString('utf8');
-  if (text.trim() === '') return undefined;
-  return parseJson(text);
+  return text.trim() === '' ? undefined : text;
+}
+
+/** The parsed body, or `undefined` when there is none (see readJsonText). */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const text = await readJsonText(req, limit);
+  return text === undefined ? undefined : parseJson(text);
 }

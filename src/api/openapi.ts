@@ -1,0 +1,127 @@
+import * as v from 'valibot';
+import { ERROR_STATUS, type ErrorCode } from '../errors.ts';
+import { isTokenFree, WRITE_METHODS } from '../http/handler.ts';
+import { ID_PATTERN } from '../ids.ts';
+import {
+  ProjectFile, SessionEventFile, SessionFile, SubtaskFile, TaskFile, TimelineEventFile,
+} from '../persistence/schemas.ts';
+import { VERSION } from '../version.ts';
+import type { RouteDef } from './context.ts';
+import { type JsonSchema, jsonSchemaDefs, jsonSchemaOf } from './json-schema.ts';
+
+export const ErrorBody = v.object({
+  error: v.literal(true),
+  message: v.string(),
+  code: v.string(),
+  details: v.optional(v.unknown()),
+});
+
+/** Schemas named once under `components` and referenced wherever a route answers them. */
+const COMPONENTS: Record<string, v.GenericSchema> = {
+  Project: ProjectFile,
+  Task: TaskFile,
+  Session: SessionFile,
+  Subtask: SubtaskFile,
+  TimelineEvent: TimelineEventFile,
+  SessionEvent: SessionEventFile,
+  Error: ErrorBody,
+};
+
+export const pathParams = (path: string) => path.split('/').filter((s) => s.startsWith(':')).map((s) => s.slice(1));
+
+/** `/api/tasks/:id` → `/api/tasks/{id}` */
+export const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+/** The codes the pipeline itself answers for a route of this shape (src/http/handler.ts). */
+export function pipelineErrors(route: RouteDef): ErrorCode[] {
+  const codes: ErrorCode[] = ['FORBIDDEN', 'INTERNAL_ERROR'];
+  if (!isTokenFree(route.method, route.path)) codes.push('UNAUTHORIZED');
+  if (pathParams(route.path).length && !route.rawParams) codes.push('VALIDATION_ERROR');
+  if (route.body) codes.push('PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE');
+  if (route.body && !route.rpc) codes.push('INVALID_JSON', 'VALIDATION_ERROR');
+  if (WRITE_METHODS.has(route.method) && !route.rpc) codes.push('BUSY');
+  return codes;
+}
+
+/** Every code the route can answer, by status then name. */
+export function routeErrors(route: RouteDef): ErrorCode[] {
+  return [...new Set([...pipelineErrors(route), ...route.errors])]
+    .sort((a, b) => ERROR_STATUS[a] - ERROR_STATUS[b] || a.localeCompare(b));
+}
+
+const json = (schema: JsonSchema) => ({ 'application/json': { schema } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+function errorResponses(codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(ERROR_STATUS[code], [...byStatus.get(ERROR_STATUS[code]) ?? [], code]);
+  return Object.fromEntries([...byStatus].map(([status, list]) => [String(status), {
+    description: list.join(', '),
+    content: json({ allOf: [ref('Error'), { properties: { code: { enum: list } } }] }),
+  }]));
+}
+
+function parameters(route: RouteDef) {
+  const inPath = pathParams(route.path).map((name) => ({
+    name, in: 'path', required: true,
+    schema: route.rawParams ? { type: 'string' } : { type: 'string', pattern: ID_PATTERN.source },
+  }));
+  const inQuery = Object.entries(route.query?.entries ?? {}).map(([name, schema]) => {
+    const { description, ...rest } = jsonSchemaOf(schema);
+    return { name, in: 'query', required: schema.type !== 'optional', description, schema: rest };
+  });
+  const ifMatch = route.errors.includes('VERSION_CONFLICT')
+    ? [{ name: 'If-Match', in: 'header', required: false, description: 'Refuse with 412 unless the version is this ("3", W/"3", 3 or *)', schema: { type: 'string' } }]
+    : [];
+  return [...inPath, ...inQuery, ...ifMatch];
+}
+
+const operationId = (route: RouteDef) =>
+  route.method.toLowerCase() + route.path.split(/[/:-]/).filter(Boolean).map((s) => s[0].toUpperCase() + s.slice(1)).join('');
+
+function operation(route: RouteDef) {
+  const { status, description, schema } = route.response;
+  return {
+    operationId: operationId(route),
+    summary: route.summary,
+    tags: [route.path.split('/').filter(Boolean).at(route.path.startsWith('/api/') ? 1 : 0)],
+    parameters: parameters(route),
+    ...(route.body ? { requestBody: { required: true, content: json(jsonSchemaOf(route.body, COMPONENTS)) } } : {}),
+    responses: {
+      [String(status)]: { description, content: json(jsonSchemaOf(schema, COMPONENTS)) },
+      ...errorResponses(routeErrors(route)),
+    },
+    ...(isTokenFree(route.method, route.path) ? { security: [] } : {}),
+  };
+}
+
+/** The OpenAPI 3.1 document of every route in the table (SPEC §13). */
+export function openApiDocument(routes: RouteDef[]) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) (paths[openApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation(route);
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Maestro Server',
+      version: VERSION,
+      description: 'Projects, tasks and agent sessions, stored as JSON files and broadcast over WebSocket. '
+        + 'Errors are {error: true, message, code, details?}.',
+    },
+    // `{}`: the token is needed only when the server runs with MAESTRO_TOKEN.
+    security: [{ bearerAuth: [] }, {}],
+    paths,
+    components: {
+      schemas: jsonSchemaDefs(COMPONENTS),
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'MAESTRO_TOKEN, when the server is started with one' } },
+    },
+  };
+}
+
+export function openApiRoute(document: () => string): RouteDef {
+  return {
+    method: 'GET', path: '/openapi.json', summary: 'This OpenAPI document', body: null, query: null,
+    response: { status: 200, description: 'The OpenAPI 3.1 document', schema: v.object({ openapi: v.string() }) },
+    errors: [],
+    handler: () => ({ status: 200, json: document() }),
+  };
+}
