@@ -95,8 +95,21 @@ function operation(route: RouteDef) {
   };
 }
 
+const isSchema = (x: unknown) => typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'schema';
+
+/** A route merged without the fields the document needs stops the build with its name (not a crash deep in a converter). */
+export function assertDeclared(route: RouteDef) {
+  const r = route as Partial<RouteDef>;
+  const declared = typeof r.summary === 'string' && (r.body === null || isSchema(r.body)) && (r.query === null || isSchema(r.query))
+    && isSchema(r.response?.schema) && Array.isArray(r.errors);
+  if (!declared) {
+    throw new Error(`${route.method} ${route.path}: declare summary, body, query, response, errors (RouteDef in src/api/context.ts)`);
+  }
+}
+
 /** The OpenAPI 3.1 document of every route in the table (SPEC §13). */
 export function openApiDocument(routes: RouteDef[]) {
+  routes.forEach(assertDeclared);
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) (paths[openApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation(route);
   return {

@@ -2,7 +2,7 @@ import { Router } from '../http/router.ts';
 import * as v from 'valibot';
 import { jsonReply, type RouteDef } from './context.ts';
 import { mcpRoute } from './mcp.ts';
-import { openApiDocument, openApiRoute } from './openapi.ts';
+import { assertDeclared, openApiDocument, openApiRoute } from './openapi.ts';
 import { projectRoutes } from './projects.ts';
 import { sessionRoutes } from './sessions.ts';
 import { skillRoutes } from './skills.ts';
@@ -33,6 +33,7 @@ export const apiRoutes: RouteDef[] = [
  * all of them, built here once) and `POST /mcp` (tools over the API routes).
  */
 export function routeTable(api: RouteDef[] = apiRoutes): RouteDef[] {
+  api.forEach(assertDeclared);
   const table = [...api, mcpRoute(api)];
   let document = '';
   table.push(openApiRoute(() => document));
