@@ -24,6 +24,7 @@ const JsonRpcMessage = v.object({
 });
 /** A client's answer to a server request; a stateless server never asks, so these are taken and ignored. */
 const JsonRpcResponse = v.object({ jsonrpc: v.literal('2.0'), id: RequestId });
+const isClientResponse = (m: unknown) => v.is(JsonRpcResponse, m) && ('result' in m || 'error' in m);
 const Initialize = v.object({ protocolVersion: v.string() });
 const ToolCall = v.object({ name: v.string(), arguments: v.optional(jsonObject, {}) });
 
@@ -52,7 +53,7 @@ const INSTRUCTIONS = 'Maestro coordinates AI coding agents: projects hold tasks,
 async function answer(message: unknown, tools: Map<string, Tool>, ctx: Ctx): Promise<Answer | undefined> {
   const parsed = v.safeParse(JsonRpcMessage, message);
   if (!parsed.success) {
-    return v.is(JsonRpcResponse, message) ? undefined : failure(idOf(message), INVALID_REQUEST, 'Invalid JSON-RPC 2.0 request');
+    return isClientResponse(message) ? undefined : failure(idOf(message), INVALID_REQUEST, 'Invalid JSON-RPC 2.0 request');
   }
   const { id, method, params = {} } = parsed.output;
   if (id === undefined) return undefined;
