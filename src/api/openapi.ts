@@ -7,7 +7,7 @@ import {
 } from '../persistence/schemas.ts';
 import { VERSION } from '../version.ts';
 import type { RouteDef } from './context.ts';
-import { type JsonSchema, jsonSchemaDefs, jsonSchemaOf } from './json-schema.ts';
+import { type JsonSchema, jsonSchemaDefs, jsonSchemasOf } from './json-schema.ts';
 
 export const ErrorBody = v.object({
   error: v.literal(true),
@@ -61,13 +61,15 @@ function errorResponses(codes: ErrorCode[]) {
   }]));
 }
 
-function parameters(route: RouteDef) {
+type Converted = Map<v.GenericSchema, JsonSchema>;
+
+function parameters(route: RouteDef, converted: Converted) {
   const inPath = pathParams(route.path).map((name) => ({
     name, in: 'path', required: true,
     schema: route.rawParams ? { type: 'string' } : { type: 'string', pattern: ID_PATTERN.source },
   }));
   const inQuery = Object.entries(route.query?.entries ?? {}).map(([name, schema]) => {
-    const { description, ...rest } = jsonSchemaOf(schema);
+    const { description, ...rest } = converted.get(schema)!;
     return { name, in: 'query', required: schema.type !== 'optional', description, schema: rest };
   });
   const ifMatch = route.errors.includes('VERSION_CONFLICT')
@@ -79,16 +81,16 @@ function parameters(route: RouteDef) {
 const operationId = (route: RouteDef) =>
   route.method.toLowerCase() + route.path.split(/[/:-]/).filter(Boolean).map((s) => s[0].toUpperCase() + s.slice(1)).join('');
 
-function operation(route: RouteDef) {
+function operation(route: RouteDef, converted: Converted) {
   const { status, description, schema } = route.response;
   return {
     operationId: operationId(route),
     summary: route.summary,
     tags: [route.path.split('/').filter(Boolean).at(route.path.startsWith('/api/') ? 1 : 0)],
-    parameters: parameters(route),
-    ...(route.body ? { requestBody: { required: true, content: json(jsonSchemaOf(route.body, COMPONENTS)) } } : {}),
+    parameters: parameters(route, converted),
+    ...(route.body ? { requestBody: { required: true, content: json(converted.get(route.body)!) } } : {}),
     responses: {
-      [String(status)]: { description, content: json(jsonSchemaOf(schema, COMPONENTS)) },
+      [String(status)]: { description, content: json(converted.get(schema)!) },
       ...errorResponses(routeErrors(route)),
     },
     ...(isTokenFree(route.method, route.path) ? { security: [] } : {}),
@@ -110,8 +112,10 @@ export function assertDeclared(route: RouteDef) {
 /** The OpenAPI 3.1 document of every route in the table (SPEC §13). */
 export function openApiDocument(routes: RouteDef[]) {
   routes.forEach(assertDeclared);
+  const schemas = routes.flatMap((r) => [r.response.schema, ...(r.body ? [r.body] : []), ...Object.values(r.query?.entries ?? {})]);
+  const converted = jsonSchemasOf(schemas, COMPONENTS);
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of routes) (paths[openApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation(route);
+  for (const route of routes) (paths[openApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation(route, converted);
   return {
     openapi: '3.1.0',
     info: {
