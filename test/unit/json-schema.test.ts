@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import * as v from 'valibot';
-import { describedAs, jsonSchemaDefs, jsonSchemaOf } from '../../src/api/json-schema.ts';
+import { describedAs, jsonSchemaDefs, jsonSchemaOf, jsonSchemasOf } from '../../src/api/json-schema.ts';
 import { jsonObject, nonEmptyString, stringMap } from '../../src/api/schemas.ts';
 import { isPlainFolderName, PLAIN_FOLDER_NAME } from '../../src/skills/library.ts';
 
@@ -31,6 +31,15 @@ describe('json-schema', () => {
     const Item = v.object({ n: v.number() });
     assert.deepEqual(jsonSchemaOf(v.array(Item), { Item }), { type: 'array', items: { $ref: '#/components/schemas/Item' } });
     assert.deepEqual(jsonSchemaDefs({ Item }), { Item: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] } });
+  });
+
+  it('converts many schemas in one pass exactly as one by one', () => {
+    const Item = v.object({ n: v.number() });
+    const list = v.array(Item);
+    const schemas = [list, Item, v.optional(v.string(), 'x'), nonEmptyString, jsonObject, list];
+    const batch = jsonSchemasOf(schemas, { Item });
+    assert.equal(batch.size, 5);
+    for (const schema of schemas) assert.deepEqual(batch.get(schema), jsonSchemaOf(schema, { Item }));
   });
 
   const sameVerdict = (schema: v.GenericSchema, arbitrary: fc.Arbitrary<unknown>) => {
