@@ -82,7 +82,7 @@ const operationId = (route: RouteDef) =>
   route.method.toLowerCase() + route.path.split(/[/:-]/).filter(Boolean).map((s) => s[0].toUpperCase() + s.slice(1)).join('');
 
 function operation(route: RouteDef, converted: Converted) {
-  const { status, description, schema } = route.response;
+  const { status, description, schema, contentType = 'application/json' } = route.response;
   return {
     operationId: operationId(route),
     summary: route.summary,
@@ -90,7 +90,7 @@ function operation(route: RouteDef, converted: Converted) {
     parameters: parameters(route, converted),
     ...(route.body ? { requestBody: { required: true, content: json(converted.get(route.body)!) } } : {}),
     responses: {
-      [String(status)]: { description, content: json(converted.get(schema)!) },
+      [String(status)]: { description, content: { [contentType]: { schema: converted.get(schema)! } } },
       ...errorResponses(routeErrors(route)),
     },
     ...(isTokenFree(route.method, route.path) ? { security: [] } : {}),

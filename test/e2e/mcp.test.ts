@@ -181,6 +181,23 @@ describe('§13 MCP over the SDK client', () => {
     assert.deepEqual([last.type, last.message, last.sessionId], ['milestone', 'halfway', s1.id]);
   });
 
+  it('concurrent tool calls and HTTP writes on one task: every change kept, one version each', async () => {
+    const task = await entities(api).create('task', { projectId: project.id, title: 'busy' });
+    const clients = await Promise.all(Array.from({ length: 4 }, () => connect(server.url)));
+    try {
+      const viaTools = Array.from({ length: 40 }, (_, i) => clients[i % 4].callTool({ name: 'update_task', arguments: { taskId: task.id, timeline: [{ message: `tool ${i}` }] } }));
+      const viaHttp = Array.from({ length: 20 }, (_, i) => api.patch(`/api/tasks/${task.id}`, { timeline: [{ message: `http ${i}` }] }));
+      const results = await Promise.all([...viaTools, ...viaHttp]);
+      for (const r of results) assert.ok('status' in r ? r.status === 200 : r.isError === false);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+    const final = await entities(api).get('task', task.id);
+    assert.equal(final.version, task.version + 60);
+    const messages = final.timeline.map((e) => e.message).filter((m) => /^(tool|http) /.test(m ?? ''));
+    assert.equal(new Set(messages).size, 60);
+  });
+
   it('a refused call is a result with isError and the error code and message, and changes nothing', async () => {
     const cases: [string, Record<string, unknown>, string][] = [
       ['get_task', { taskId: 'task_nope' }, 'TASK_NOT_FOUND'],

@@ -99,6 +99,15 @@ describe('openapi', () => {
     assert.throws(() => routeTable([bare]), /POST \/api\/tasks\/:id\/claim: declare/);
   });
 
+  it('describes a success that is not JSON with its content type', () => {
+    const page = {
+      method: 'GET', path: '/', summary: 'The board', body: null, query: null, errors: [],
+      response: { status: 200, description: 'HTML', schema: v.string(), contentType: 'text/html' }, handler: () => ({ status: 200, json: '' }),
+    } as RouteDef;
+    const op = openApiDocument([page]).paths['/'].get as { responses: Record<string, { content: object }> };
+    assert.deepEqual(op.responses['200'].content, { 'text/html': { schema: { type: 'string' } } });
+  });
+
   it('refuses at build time a route whose body schema cannot be described', () => {
     const bad = { ...routes[0], method: 'POST', body: v.object({ a: v.custom((x) => x === 1) }) } as RouteDef;
     assert.throws(() => openApiDocument([bad]), /"custom" schema cannot be converted/);
