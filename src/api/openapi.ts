@@ -46,7 +46,7 @@ export function pipelineErrors(route: RouteDef): ErrorCode[] {
 /** Every code the route can answer, by status then name. */
 export function routeErrors(route: RouteDef): ErrorCode[] {
   return [...new Set([...pipelineErrors(route), ...route.errors])]
-    .sort((a, b) => ERROR_STATUS[a] - ERROR_STATUS[b] || a.localeCompare(b));
+    .sort((a, b) => ERROR_STATUS[a] - ERROR_STATUS[b] || (a < b ? -1 : 1));
 }
 
 const json = (schema: JsonSchema) => ({ 'application/json': { schema } });
