@@ -45,9 +45,10 @@ export type Dispatch = (call: {
 }) => Promise<Reply>;
 
 /**
- * A route and everything the OpenAPI document and the MCP tools say about it: each
- * field is required, so a route added without its schemas does not compile (and
- * test/unit/openapi.test.ts refuses it at run time).
+ * A route and everything the OpenAPI document and the MCP tools say about it. The
+ * fields are required: a route added without its schemas does not compile, stops the
+ * server at start with its name (openapi.ts `assertDeclared`), and fails
+ * test/unit/openapi.test.ts.
  */
 export interface RouteDef<B = any> {
   method: string;

@@ -74,7 +74,7 @@ export const TOOL_DEFS: ToolDef[] = [
   },
   {
     name: 'get_skill_prompt', method: 'GET', path: '/api/skills/prompt',
-    description: "Get the instructions (skill prompt) for a role, plus named skills.",
+    description: 'Get the instructions (skill prompt) for a role, plus named skills.',
   },
 ];
 
