@@ -54,7 +54,11 @@ describe('§13 MCP over the SDK client', () => {
     await server.cleanup();
   });
 
-  const call = async (name: string, args: Record<string, unknown>) => (await mcp.callTool({ name, arguments: args })) as ToolResult;
+  const called = new Set<string>();
+  const call = async (name: string, args: Record<string, unknown>) => {
+    called.add(name);
+    return (await mcp.callTool({ name, arguments: args })) as ToolResult;
+  };
   const text = (result: ToolResult) => {
     assert.equal(result.content.length, 1);
     assert.equal(result.content[0].type, 'text');
@@ -244,6 +248,11 @@ describe('§13 MCP over the SDK client', () => {
       assert.equal(ok(await call('heartbeat', { sessionId: session.id })).sessionId, session.id);
       assert.equal(ok(await call('claim_next_task', { projectId: project.id, sessionId: session.id })).claimedBy, session.id);
     });
+  });
+
+  it('every listed tool was called by a test above', async () => {
+    const { tools } = await mcp.listTools();
+    assert.deepEqual(tools.map((t) => t.name).filter((name) => !called.has(name)), []);
   });
 });
 
