@@ -62,8 +62,17 @@ export interface RouteDef<B = any> {
   body: v.GenericSchema<unknown, B> | null;
   /** The query parameters the handler reads (an object of optional strings), or `null`. Only these reach `ctx.query`. */
   query: v.ObjectSchema<v.ObjectEntries, undefined> | null;
-  /** The success answer; `contentType` when it is not JSON (an event stream, a page). */
-  response: { status: number; description: string; schema: v.GenericSchema; contentType?: string };
+  /**
+   * The success answer; `contentType` when it is not JSON (an event stream, a page);
+   * `others`: answers that are neither this nor an error body (MCP's 202 and JSON-RPC errors).
+   */
+  response: {
+    status: number;
+    description: string;
+    schema: v.GenericSchema;
+    contentType?: string;
+    others?: { status: number; description: string; schema?: v.GenericSchema }[];
+  };
   /**
    * The error codes the handler and the store can answer. The pipeline's own (bad ids in
    * the path, bad JSON, a body that fails `body`, token, Host, BUSY, …) are added from the

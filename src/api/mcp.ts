@@ -123,8 +123,12 @@ export function mcpRoute(routes: RouteDef[]): RouteDef {
     summary: 'Model Context Protocol (Streamable HTTP, stateless, JSON answers): initialize, ping, tools/list, tools/call',
     body: v.union([JsonRpcMessage, v.array(JsonRpcMessage)]), query: null,
     response: {
-      status: 200, description: 'The JSON-RPC answer (202 with no body for notifications)',
+      status: 200, description: 'The JSON-RPC answer (or answers, to a batch)',
       schema: v.union([JsonRpcAnswer, v.array(JsonRpcAnswer)]),
+      others: [
+        { status: 202, description: 'Notifications and responses only: accepted, no body' },
+        { status: 400, description: 'Not JSON (-32700), not JSON-RPC 2.0 (-32600), or an unsupported MCP-Protocol-Version', schema: JsonRpcAnswer },
+      ],
     },
     errors: [],
     handler: (ctx) => handleMcp(ctx, tools),

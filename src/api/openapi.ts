@@ -82,7 +82,7 @@ const operationId = (route: RouteDef) =>
   route.method.toLowerCase() + route.path.split(/[/:-]/).filter(Boolean).map((s) => s[0].toUpperCase() + s.slice(1)).join('');
 
 function operation(route: RouteDef, converted: Converted) {
-  const { status, description, schema, contentType = 'application/json' } = route.response;
+  const { status, description, schema, contentType = 'application/json', others = [] } = route.response;
   return {
     operationId: operationId(route),
     summary: route.summary,
@@ -91,6 +91,9 @@ function operation(route: RouteDef, converted: Converted) {
     ...(route.body ? { requestBody: { required: true, content: json(converted.get(route.body)!) } } : {}),
     responses: {
       [String(status)]: { description, content: { [contentType]: { schema: converted.get(schema)! } } },
+      ...Object.fromEntries(others.map((o) => [String(o.status), {
+        description: o.description, ...(o.schema ? { content: json(converted.get(o.schema)!) } : {}),
+      }])),
       ...errorResponses(routeErrors(route)),
     },
     ...(isTokenFree(route.method, route.path) ? { security: [] } : {}),
@@ -112,7 +115,10 @@ export function assertDeclared(route: RouteDef) {
 /** The OpenAPI 3.1 document of every route in the table (SPEC §13). */
 export function openApiDocument(routes: RouteDef[]) {
   routes.forEach(assertDeclared);
-  const schemas = routes.flatMap((r) => [r.response.schema, ...(r.body ? [r.body] : []), ...Object.values(r.query?.entries ?? {})]);
+  const schemas = routes.flatMap((r) => [
+    r.response.schema, ...(r.body ? [r.body] : []), ...Object.values(r.query?.entries ?? {}),
+    ...(r.response.others ?? []).flatMap((o) => (o.schema ? [o.schema] : [])),
+  ]);
   const converted = jsonSchemasOf(schemas, COMPONENTS);
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) (paths[openApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation(route, converted);

@@ -261,8 +261,12 @@ describe('§13 MCP JSON-RPC over raw HTTP', () => {
   before(async () => { server = await startTestServer(); });
   after(() => server.cleanup());
 
-  const rpc = (body: unknown, headers: Record<string, string> = {}) =>
-    http(server.url, 'POST', '/mcp', undefined, { raw: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+  const answered = new Set<number>();
+  const rpc = async (body: unknown, headers: Record<string, string> = {}) => {
+    const res = await http(server.url, 'POST', '/mcp', undefined, { raw: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+    answered.add(res.status);
+    return res;
+  };
   const rpcError = (res: { status: number; body: any }, status: number, code: number, id: unknown = null) => {
     assert.equal(res.status, status);
     assert.equal(res.body.jsonrpc, '2.0');
@@ -332,6 +336,13 @@ describe('§13 MCP JSON-RPC over raw HTTP', () => {
   it('HTTP rules still hold: JSON content type, body limit', async () => {
     assertError(await rpc('{}', { 'content-type': 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
     assertError(await rpc(`{"x":"${'a'.repeat(1_100_000)}"}`), 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('every status answered above is in the document for POST /mcp', async () => {
+    const op = (await http(server.url, 'GET', '/openapi.json')).body.paths['/mcp'].post;
+    assert.deepEqual([...answered].sort(), [200, 202, 400, 413, 415]);
+    for (const status of answered) assert.ok(op.responses[String(status)], `${status}`);
+    assert.equal(op.responses['400'].content['application/json'].schema.properties.error.properties.code.type, 'number');
   });
 
   it('Host and Origin rules apply to /mcp', async () => {
