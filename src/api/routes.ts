@@ -1,5 +1,5 @@
-import { Router } from '../http/router.ts';
 import * as v from 'valibot';
+import { Router } from '../http/router.ts';
 import { jsonReply, type RouteDef } from './context.ts';
 import { mcpRoute } from './mcp.ts';
 import { assertDeclared, openApiDocument, openApiRoute } from './openapi.ts';

@@ -91,8 +91,3 @@ export async function readJsonText(req: IncomingMessage, limit: number): Promise
   return text.trim() === '' ? undefined : text;
 }
 
-/** The parsed body, or `undefined` when there is none (see readJsonText). */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const text = await readJsonText(req, limit);
-  return text === undefined ? undefined : parseJson(text);
-}
