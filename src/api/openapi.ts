@@ -17,7 +17,7 @@ export const ErrorBody = v.object({
 });
 
 /** Schemas named once under `components` and referenced wherever a route answers them. */
-const COMPONENTS: Record<string, v.GenericSchema> = {
+const COMPONENTS: Record<string, v.ObjectSchema<v.ObjectEntries, undefined>> = {
   Project: ProjectFile,
   Task: TaskFile,
   Session: SessionFile,
@@ -100,6 +100,21 @@ function operation(route: RouteDef, converted: Converted) {
   };
 }
 
+/**
+ * The components as the server sends them: a field whose file schema gives it a
+ * default is always present in an answer, so it is required there.
+ */
+function entityDefs(): Record<string, JsonSchema> {
+  const defs = jsonSchemaDefs(COMPONENTS);
+  for (const [name, schema] of Object.entries(COMPONENTS)) {
+    const defaulted = Object.entries(schema.entries)
+      .filter(([, entry]) => entry.type === 'optional' && (entry as { default?: unknown }).default !== undefined)
+      .map(([key]) => key);
+    defs[name] = { ...defs[name], required: [...(defs[name].required ?? []), ...defaulted] };
+  }
+  return defs;
+}
+
 const isSchema = (x: unknown) => typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'schema';
 
 /** A route merged without the fields the document needs stops the build with its name (not a crash deep in a converter). */
@@ -134,7 +149,7 @@ export function openApiDocument(routes: RouteDef[]) {
     security: [{ bearerAuth: [] }, {}],
     paths,
     components: {
-      schemas: jsonSchemaDefs(COMPONENTS),
+      schemas: entityDefs(),
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'MAESTRO_TOKEN, when the server is started with one' } },
     },
   };

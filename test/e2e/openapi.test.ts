@@ -2,11 +2,11 @@
  * SPEC §13 GET /openapi.json against the running server: the document served is
  * the one built from the route table; its request bodies accept and refuse what the
  * server does; and every answer the server gives a probe of each route is one the
- * document lists for that route (status, error code).
+ * document lists for that route (status, error code, the success body's schema).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { openApiDocument, openApiPath, routeErrors } from '../../src/api/openapi.ts';
 import { routeTable } from '../../src/api/routes.ts';
 import { ERROR_STATUS } from '../../src/errors.ts';
@@ -96,7 +96,7 @@ describe('§13 GET /openapi.json', () => {
     }
   });
 
-  it('every answer to a probe of every route is one the document lists for it', async () => {
+  it('every answer to a probe of every route is one the document lists for it, successes matching their schema', async () => {
     const routes = routeTable().filter((r) => !r.rpc);
     const task = await entities(api).create('task', { projectId: project.id, title: 'probe' });
     const session = await entities(api).create('session', { projectId: project.id, taskIds: [task.id] });
@@ -113,7 +113,11 @@ describe('§13 GET /openapi.json', () => {
       {}, { text: '{}' }, { text: '{"title": 5, "name": "", "projectId": "x y", "status": "nope"}' },
       { text: '{"broken"' }, { text: '{}', type: 'text/plain' }, { text: '{}', ifMatch: '"999"' },
     ];
+    const ajv = new Ajv2020({ strict: false });
+    const validators = new Map<string, ValidateFunction>();
+    ajv.addSchema({ $id: 'doc', components: document.components });
     let probes = 0;
+    let successes = 0;
     for (const route of routes.filter((r) => r.method !== 'DELETE').concat(routes.filter((r) => r.method === 'DELETE'))) {
       const op = document.paths[openApiPath(route.path)][route.method.toLowerCase()];
       const codes = routeErrors(route);
@@ -125,6 +129,14 @@ describe('§13 GET /openapi.json', () => {
           probes++;
           if (res.status < 400) {
             assert.ok(op.responses[String(res.status)], `undocumented success status: ${at}`);
+            const key = `${route.method} ${route.path} ${res.status}`;
+            if (!validators.has(key)) {
+              const schema = op.responses[String(res.status)].content['application/json'].schema;
+              validators.set(key, ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"doc#/components/'))));
+            }
+            const valid = validators.get(key)!;
+            assert.ok(valid(res.body), `${at}: ${JSON.stringify(valid.errors)}`);
+            successes++;
             continue;
           }
           assertError(res, res.status, res.body.code);
@@ -135,5 +147,6 @@ describe('§13 GET /openapi.json', () => {
       }
     }
     assert.equal(probes, routes.length * 3 * bodies.length);
+    assert.ok(successes >= routes.length, `${successes} successful answers checked against their schema`);
   });
 });

@@ -92,6 +92,11 @@ describe('openapi', () => {
     assert.deepEqual((document.paths['/health'].get as { security: unknown }).security, []);
     const patch = document.paths['/api/tasks/{id}'].patch as { parameters: { name: string; in: string }[] };
     assert.ok(patch.parameters.some((p) => p.name === 'If-Match' && p.in === 'header'));
+    const { Task, TimelineEvent } = document.components.schemas as Record<string, { required: string[] }>;
+    for (const field of ['id', 'title', 'description', 'subtasks', 'timeline', 'claimedBy', 'version'].filter((f) => f in (Task as any).properties)) {
+      assert.ok(Task.required.includes(field), `Task.${field}: defaults make it always present`);
+    }
+    assert.ok(!TimelineEvent.required.includes('message'), 'TimelineEvent.message has no default: optional');
     assert.deepEqual(Object.keys(document.components.schemas).sort(), ['Error', 'Project', 'Session', 'SessionEvent', 'Subtask', 'Task', 'TimelineEvent']);
   });
 
