@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config.ts';
+import { DataFolderError } from './persistence/load.ts';
 import { LockError } from './persistence/lock.ts';
 import { type MaestroServer, StartError, startServer } from './server.ts';
 
@@ -12,10 +13,23 @@ function fail(message: string): never {
 
 /** Known start-up failures get one line; anything else is a bug and shows its stack. */
 function startFailure(err: unknown): never {
-  if (err instanceof ConfigError || err instanceof StartError || err instanceof LockError) fail(err.message);
+  if (err instanceof ConfigError || err instanceof StartError || err instanceof LockError || err instanceof DataFolderError) fail(err.message);
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR' || code === 'ENOSPC') fail((err as Error).message);
   throw err;
+}
+
+/**
+ * Exit 1 now. Node's exit joins libuv's threads, so with a thread stuck in file
+ * I/O (a hung network mount) it would never return: then the process kills itself.
+ */
+function forcedExit(server: MaestroServer): never {
+  process.stderr.write(`maestro-server: shutdown took longer than ${SHUTDOWN_MS / 1000} s: exiting\n`);
+  if (server.ioStuck()) {
+    process.stderr.write('maestro-server: file I/O is stuck; killing the process instead of waiting for it\n');
+    process.kill(process.pid, 'SIGKILL');
+  }
+  process.exit(1);
 }
 
 function onSignals(server: MaestroServer) {
@@ -25,14 +39,14 @@ function onSignals(server: MaestroServer) {
     stopping = true;
     process.stderr.write(`maestro-server: ${signal} received, saving and shutting down\n`);
     const deadline = Date.now() + SHUTDOWN_MS;
-    setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_MS / 1000} s: exiting`), SHUTDOWN_MS).unref();
+    setTimeout(() => forcedExit(server), SHUTDOWN_MS).unref();
     server.stop(deadline).then(({ unsaved }) => {
       if (unsaved.length > 0) fail(`could not save ${unsaved.length} change(s): ${unsaved.join(', ')}`);
       process.exit(0);
     }, (err: Error) => fail(`shutdown failed: ${err.message}`));
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // SIGHUP: the terminal closed. Its default would exit without the final flush.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
 }
 
 export async function main(argv = process.argv.slice(2), env = process.env): Promise<void> {

@@ -19,6 +19,21 @@ export interface Config {
   wsPingMs: number;
   wsMaxBufferBytes: number;
   maxPendingWrites: number;
+  /** SPEC §12: how many broadcasts, and how many bytes of them, a reconnecting client can get back. */
+  eventBuffer: number;
+  eventBufferBytes: number;
+  /** WebSocket and event-feed clients at once. */
+  maxEventClients: number;
+  maxConnections: number;
+  /** Entries of each timeline and event list kept in the entity; older ones are archived. */
+  timelineKeep: number;
+  /** SPEC §10: how long a heartbeat or claim keeps a session alive. */
+  sessionLeaseMs: number;
+  spawnTimeoutMs: number;
+  /** Active sessions a project may have before spawn answers 429; 0 = no limit. */
+  maxActiveSessions: number;
+  /** SPEC §11: idempotency keys remembered at once. */
+  idempotencyKeys: number;
   logLevel: LogLevel;
 }
 
@@ -83,6 +98,15 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     wsPingMs: intFrom(all, 'WS_PING_MS', 30_000, 10),
     wsMaxBufferBytes: intFrom(all, 'WS_MAX_BUFFER_BYTES', 8 * 1024 * 1024, 1024),
     maxPendingWrites: intFrom(all, 'MAX_PENDING_WRITES', 2000, 1),
+    eventBuffer: intFrom(all, 'EVENT_BUFFER', 10_000, 0),
+    eventBufferBytes: intFrom(all, 'EVENT_BUFFER_BYTES', 64 * 1024 * 1024, 0),
+    maxEventClients: intFrom(all, 'MAX_EVENT_CLIENTS', 1000, 1),
+    maxConnections: intFrom(all, 'MAX_CONNECTIONS', 1000, 1),
+    timelineKeep: intFrom(all, 'TIMELINE_KEEP', 500, 1),
+    sessionLeaseMs: intFrom(all, 'SESSION_LEASE_MS', 60_000, 1),
+    spawnTimeoutMs: intFrom(all, 'SPAWN_TIMEOUT_MS', 120_000, 1),
+    maxActiveSessions: intFrom(all, 'MAX_ACTIVE_SESSIONS', 20, 0),
+    idempotencyKeys: intFrom(all, 'IDEMPOTENCY_KEYS', 10_000, 1),
     logLevel: logLevelFrom(all),
   };
 }

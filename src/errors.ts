@@ -5,7 +5,9 @@
 export const ERROR_STATUS = {
   VALIDATION_ERROR: 400,
   INVALID_JSON: 400,
+  BAD_REQUEST: 400,
   PROJECT_HAS_DEPENDENCIES: 400,
+  TEMPLATE_IS_DEFAULT: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   PROJECT_NOT_FOUND: 404,
@@ -13,9 +15,18 @@ export const ERROR_STATUS = {
   SESSION_NOT_FOUND: 404,
   SUBTASK_NOT_FOUND: 404,
   SKILL_NOT_FOUND: 404,
+  TEMPLATE_NOT_FOUND: 404,
+  NO_READY_TASK: 404,
+  REQUEST_TIMEOUT: 408,
+  SESSION_ENDED: 409,
+  TASK_CLAIMED: 409,
+  TASK_CLOSED: 409,
+  TASK_NOT_READY: 409,
   VERSION_CONFLICT: 412,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  SESSION_LIMIT: 429,
   INTERNAL_ERROR: 500,
   BUSY: 503,
 } as const;
@@ -50,3 +61,4 @@ export const taskNotFound = (id: string) => notFound('TASK_NOT_FOUND', 'Task', i
 export const sessionNotFound = (id: string) => notFound('SESSION_NOT_FOUND', 'Session', id);
 export const subtaskNotFound = (id: string) => notFound('SUBTASK_NOT_FOUND', 'Subtask', id);
 export const skillNotFound = (id: string) => notFound('SKILL_NOT_FOUND', 'Skill', id);
+export const templateNotFound = (id: string) => notFound('TEMPLATE_NOT_FOUND', 'Template', id);

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Services } from './api/context.ts';
@@ -8,13 +7,24 @@ import { ApiError } from './errors.ts';
 import { Hub } from './events/hub.ts';
 import { guardOptions } from './http/guard.ts';
 import { checkUpgrade, createHandler, refuseOnSocket } from './http/handler.ts';
+import {
+  HEADERS_TIMEOUT_MS, inOrderPerConnection, isWebSocketUpgrade, replayAsPlainRequest, REQUEST_TIMEOUT_MS,
+} from './http/connection.ts';
+import { WriteGate } from './http/write-gate.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { FileSystem } from './persistence/fs.ts';
-import { loadData } from './persistence/load.ts';
+import { Archive } from './persistence/archive.ts';
+import { ensureFolder, loadData } from './persistence/load.ts';
+import { removeManifest, removeOrphanManifests } from './persistence/manifest.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
+import { IdempotencyCache } from './http/idempotency.ts';
+import { LeaseFile, readLeasedIds } from './persistence/lease-file.ts';
 import { SkillsLibrary } from './skills/library.ts';
+import { releaseBrokenClaims } from './store/claims.ts';
+import { attachLeases } from './store/leases.ts';
 import { Store } from './store/store.ts';
+import { missingDefaults } from './store/templates.ts';
 
 export class StartError extends Error {}
 
@@ -35,6 +45,8 @@ export interface MaestroServer {
    * `unsaved` lists the files that could not be written in time.
    */
   stop(deadline?: number): Promise<{ unsaved: string[] }>;
+  /** File I/O is stuck in a thread (a hung mount): exiting normally would wait for it. */
+  ioStuck(): boolean;
 }
 
 /** After the flush, sockets still open this long are cut. */
@@ -57,7 +69,7 @@ function listen(server: Server, config: Config): Promise<number> {
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<MaestroServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  await mkdir(config.dataDir, { recursive: true });
+  await ensureFolder(config.dataDir);
   const releaseLock = await acquireLock(config.dataDir);
   try {
     return await startLocked(config, logger, releaseLock, options.fs);
@@ -69,23 +81,50 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
 async function startLocked(config: Config, logger: Logger, releaseLock: () => Promise<void>, fs?: FileSystem): Promise<MaestroServer> {
   const startedAt = Date.now();
-  const store = new Store();
+  const store = new Store({ historyKeep: config.timelineKeep });
+  const archive = new Archive({ dataDir: config.dataDir, logger, fs });
+  store.onArchive((archived) => archive.add(archived));
   const loaded = await loadData(config.dataDir, logger);
-  store.load(loaded.projects, loaded.tasks, loaded.sessions);
+  const seeded = missingDefaults(loaded.templates);
+  const trimmed = store.load(loaded.projects, loaded.tasks, loaded.sessions, [...loaded.templates, ...seeded]);
+  await archive.removeOrphans((kind, id) => store.has(kind, id));
+  await removeOrphanManifests(config.dataDir, (id) => store.has('session', id), logger);
   const writer = new DiskWriter({
     dataDir: config.dataDir, debounceMs: config.writeDebounceMs, maxPending: config.maxPendingWrites, logger, fs,
+    beforeWrite: (change) => archive.persist(change.kind, change.id),
   });
-  store.onChange((change) => writer.mark(change));
-  for (const change of loaded.repaired) writer.mark(change);
-  const hub = new Hub({ pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger });
+  store.onChange((change) => {
+    if (change.entity === null) archive.drop(change.kind, change.id);
+    writer.mark(change);
+  });
+  // Trimmed after repair: a repaired entity that was also trimmed is written in its trimmed form.
+  for (const change of [...loaded.repaired, ...trimmed]) writer.mark(change);
+  const hub = new Hub({
+    pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger,
+    bufferCount: config.eventBuffer, bufferBytes: config.eventBufferBytes, maxClients: config.maxEventClients,
+  });
+  store.onChange((change) => {
+    if (change.kind !== 'session' || change.entity !== null) return;
+    removeManifest(config.dataDir, change.id).catch((err: Error) => logger.warn(`cannot remove the manifest of ${change.id}: ${err.message}`));
+  });
+  for (const template of seeded) writer.mark({ kind: 'template', id: template.id, entity: template });
   store.onEvent((event) => hub.broadcast(event));
+  const leaseFile = new LeaseFile({ dataDir: config.dataDir, debounceMs: config.writeDebounceMs, logger, fs, ids: () => leases.leasedIds() });
+  const leases = attachLeases(store, {
+    leaseMs: config.sessionLeaseMs, spawnTimeoutMs: config.spawnTimeoutMs, onLeasedChange: () => leaseFile.mark(),
+  });
+  // SPEC §10: nobody knows what happened while the server was down, so every leased session starts a fresh lease.
+  leases.restore(await readLeasedIds(config.dataDir, logger));
+  const released = releaseBrokenClaims(store);
+  if (released > 0) logger.warn(`released ${released} claim(s) whose session had gone, ended or gone stale`);
+  leases.startTimer();
 
   const guard = guardOptions(config);
   let port = config.port;
   let stopping = false;
+  const skills = new SkillsLibrary(config.skillsDir, logger);
   const services: Services = {
-    store, config, logger,
-    skills: new SkillsLibrary(config.skillsDir, logger),
+    store, config, logger, skills, hub, archive,
     serverUrl: () => config.serverUrlSet ? config.serverUrl : `http://localhost:${port}`,
     health: () => {
       const reason = writer.failing;
@@ -99,21 +138,37 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     },
   };
 
+  const writes = new WriteGate(writer);
   const handle = createHandler({
     router: buildRouter(), guard, services, bodyLimitBytes: config.bodyLimitBytes,
-    waitForRoom: () => writer.waitForRoom(), stopping: () => stopping,
+    runWrite: (change) => writes.run(change), stopping: () => stopping,
+    idempotency: new IdempotencyCache({ maxKeys: config.idempotencyKeys }),
   });
 
-  const server = createServer((req, res) => void handle(req, res));
+  const server = createServer({
+    // Timeouts are checked this often (Node's default, 30 s, would triple the header limit).
+    connectionsCheckingInterval: 1000,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+  }, inOrderPerConnection(handle));
+  server.maxConnections = config.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    refuseOnSocket(socket, new ApiError(400, 'BAD_REQUEST', 'Malformed HTTP request'), logger);
+    const refusal = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError(408, 'REQUEST_TIMEOUT', `A request must arrive within ${REQUEST_TIMEOUT_MS / 1000} s, its headers within ${HEADERS_TIMEOUT_MS / 1000} s`)
+      : new ApiError(400, 'BAD_REQUEST', 'Malformed HTTP request');
+    refuseOnSocket(socket, refusal, logger);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!isWebSocketUpgrade(req)) {
+      replayAsPlainRequest(server, req, socket, head);
+      return;
+    }
     socket.on('error', () => socket.destroy());
     try {
       if (stopping) throw new ApiError(503, 'BUSY', 'Server is shutting down');
       checkUpgrade(req, guard);
+      hub.checkRoom();
     } catch (err) {
       refuseOnSocket(socket, err, logger);
       return;
@@ -125,10 +180,15 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
 
   async function stop(deadline = Date.now() + DEFAULT_SHUTDOWN_MS): Promise<{ unsaved: string[] }> {
     stopping = true;
+    writes.close();
+    leases.stopTimer();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await hub.close();
+    // Changes already past the gate are answered with success: they must be in the flush.
+    await writes.drained();
     const unsaved = await writer.close(deadline - CLOSE_RESERVE_MS);
+    if (!(await leaseFile.flush())) unsaved.push(leaseFile.path);
     server.closeIdleConnections();
     const forced = setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_AFTER_MS);
     await closed;
@@ -137,5 +197,6 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     return { unsaved };
   }
 
-  return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, stop };
+  return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, stop,
+    ioStuck: () => writer.stalled || skills.io.stuck };
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,7 +123,9 @@ export function client(baseUrl: string, defaults: HttpOptions = {}) {
 
 export type Api = ReturnType<typeof client>;
 
-const ENTITY_PATHS: Record<EntityKind, string> = { project: '/api/projects', task: '/api/tasks', session: '/api/sessions' };
+const ENTITY_PATHS: Record<EntityKind, string> = {
+  project: '/api/projects', task: '/api/tasks', session: '/api/sessions', template: '/api/templates',
+};
 
 /**
  * Typed calls for the entity routes, for set-up and checks: each asserts the
@@ -226,6 +229,12 @@ export class EventLog {
   close() {
     this.ws.terminate();
   }
+
+  /** The events so far, after letting messages already on their way arrive. */
+  async settled(): Promise<WsMessage[]> {
+    await new Promise((r) => setImmediate(r));
+    return this.events;
+  }
 }
 
 export interface ServerProcess {
@@ -302,4 +311,52 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, 
     if (Date.now() > until) throw new Error('waitFor: timed out');
     await sleep(everyMs);
   }
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+  body: any;
+}
+
+/** Splits HTTP/1.1 responses (Content-Length framed) out of raw bytes read from a socket. */
+export function parseResponses(raw: string): RawResponse[] {
+  const out: RawResponse[] = [];
+  let rest = raw;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end === -1) return out;
+    const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    const length = Number(headers['content-length'] ?? 0);
+    const text = rest.slice(end + 4, end + 4 + length);
+    if (Buffer.byteLength(text) < length) return out;
+    let body: unknown;
+    try { body = JSON.parse(text); } catch { body = undefined; }
+    out.push({ status: Number(statusLine.split(' ')[1]), headers, text, body });
+    rest = rest.slice(end + 4 + length);
+  }
+}
+
+/**
+ * Writes raw bytes on one fresh socket and reads until `done(text so far)` says
+ * enough, the server closes, or `timeoutMs` passes; returns all that was read.
+ */
+export function rawExchange(baseUrl: string, bytes: string | Buffer, done: (text: string) => boolean, timeoutMs = 5000): Promise<string> {
+  const { port, hostname } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(Number(port), hostname.replace(/^\[|\]$/g, ''));
+    let text = '';
+    const finish = () => { clearTimeout(timer); socket.destroy(); resolve(text); };
+    const timer = setTimeout(finish, timeoutMs);
+    socket.on('data', (d) => { text += d; if (done(text)) finish(); });
+    socket.on('close', finish);
+    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.write(bytes);
+  });
 }

@@ -7,6 +7,8 @@ import { toJson } from '../store/store.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { SkillsLibrary } from '../skills/library.ts';
+import type { Hub } from '../events/hub.ts';
+import type { Archive } from '../persistence/archive.ts';
 
 /** Everything a handler may use; handlers never touch sockets or files. */
 export interface Services {
@@ -14,6 +16,9 @@ export interface Services {
   config: Config;
   logger: Logger;
   skills: SkillsLibrary;
+  hub: Hub;
+  /** Whole timelines and event lists (SPEC §7 Archive). */
+  archive: Archive;
   serverUrl: () => string;
   health: () => Record<string, unknown>;
 }
@@ -84,10 +89,14 @@ export interface RouteDef<B = any> {
   rawParams?: boolean;
   /**
    * The route speaks its own protocol over its body (JSON-RPC, for MCP): the handler gets
-   * the body text and answers its own parse errors (`body` only documents it), and
-   * back-pressure applies to the routes it calls rather than to itself.
+   * the body text and answers its own parse errors (`body` only documents it), and the
+   * write gate and idempotency keys apply to the routes it calls rather than to itself.
    */
   rpc?: boolean;
+  /** Checked before the body is validated (SPEC order: an unknown task is 404 whatever the body). */
+  mustExist?: (store: Store, params: Record<string, string>) => unknown;
+  /** SPEC §11: a `clientRequestId` in the body acts as an idempotency key (the pipeline reads it). */
+  clientRequestId?: boolean;
 }
 
 export const entityReply = (status: number, entity: { version: number }): Reply => ({
@@ -98,15 +107,19 @@ export const entityReply = (status: number, entity: { version: number }): Reply 
 
 export const listReply = (items: readonly object[]): Reply => ({ status: 200, json: `[${items.map(toJson).join(',')}]` });
 
+/** A list answer built once per state of the data and filter key (SPEC §8). */
+export const cachedListReply = (store: Store, key: string, items: () => readonly object[]): Reply =>
+  ({ status: 200, json: store.cachedList(key, () => `[${items().map(toJson).join(',')}]`) });
+
 export const jsonReply = (status: number, body: unknown): Reply => ({ status, json: JSON.stringify(body) });
 
 export const deletedReply = (id: string): Reply => jsonReply(200, { success: true, id });
 
-/** Validates a body against a schema; no body at all is a validation error too. */
+/** Validates a body against a schema; no body at all is a validation error too, unless the schema is optional. */
 export function parseBody<S extends v.GenericSchema>(schema: S, body: unknown): v.InferOutput<S> {
-  if (body === undefined) throw validationError('A JSON body is required', { fields: [{ field: '', message: 'missing body' }] });
   const result = v.safeParse(schema, body);
   if (result.success) return result.output;
+  if (body === undefined) throw validationError('A JSON body is required', { fields: [{ field: '', message: 'missing body' }] });
   const fields = result.issues.map((issue) => ({ field: v.getDotPath(issue) ?? '', message: issue.message }));
   throw validationError(`Invalid ${fields.map((f) => f.field || 'body').join(', ')}`, { fields });
 }
@@ -134,7 +147,7 @@ export interface EntityOps<T extends { version: number }, C, U> {
 
 /** `put`: the entity also takes `PUT` as a partial update (SPEC §2: only where a table lists it). */
 export function entityRoutes<T extends { version: number }, C, U>(
-  base: string, ops: EntityOps<T, C, U>, options: { put?: boolean } = {},
+  base: string, ops: EntityOps<T, C, U>, options: { put?: boolean; clientRequestId?: boolean } = {},
 ): RouteDef[] {
   const one = `${base}/:id`;
   const { name, entity } = ops;
@@ -147,7 +160,7 @@ export function entityRoutes<T extends { version: number }, C, U>(
   const create: RouteDef<C> = {
     method: 'POST', path: base, summary: `Create a ${name}`, body: ops.create.body, query: null,
     response: { status: 201, description: `The new ${name}`, schema: entity },
-    errors: ops.create.errors,
+    errors: ops.create.errors, clientRequestId: options.clientRequestId,
     handler: ({ services, body }) => entityReply(201, ops.create.run(services.store, body)),
   };
   return [

@@ -37,10 +37,12 @@ export function pipelineErrors(route: RouteDef): ErrorCode[] {
   const codes: ErrorCode[] = ['FORBIDDEN', 'INTERNAL_ERROR'];
   if (!isTokenFree(route.method, route.path)) codes.push('UNAUTHORIZED');
   if (pathParams(route.path).length && !route.rawParams) codes.push('VALIDATION_ERROR');
-  if (route.body) codes.push('PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE');
-  if (route.body && !route.rpc) codes.push('INVALID_JSON', 'VALIDATION_ERROR');
-  if (WRITE_METHODS.has(route.method) && !route.rpc) codes.push('BUSY');
-  return codes;
+  if (route.body) codes.push('PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'REQUEST_TIMEOUT');
+  // An rpc route's 400 is its own protocol's error (`response.others`); a body cut short there goes unread anyway.
+  if (route.body && !route.rpc) codes.push('INVALID_JSON', 'VALIDATION_ERROR', 'BAD_REQUEST');
+  // The write gate, and keyed writes (SPEC §11: a bad key is a VALIDATION_ERROR, a reused one 422).
+  if (WRITE_METHODS.has(route.method) && !route.rpc) codes.push('BUSY', 'VALIDATION_ERROR', 'IDEMPOTENCY_KEY_REUSED');
+  return [...new Set(codes)];
 }
 
 /** Every code the route can answer, by status then name. */

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { ProjectFile } from '../persistence/schemas.ts';
 import { createProject, deleteProject, getProject, updateProject } from '../store/projects.ts';
-import { entityRoutes, listReply } from './context.ts';
+import { cachedListReply, entityRoutes } from './context.ts';
 import { nonEmptyString } from './schemas.ts';
 
 const CreateProject = v.object({
@@ -15,7 +15,10 @@ export const projectRoutes = entityRoutes('/api/projects', {
   name: 'project',
   entity: ProjectFile,
   notFound: 'PROJECT_NOT_FOUND',
-  list: { summary: 'All projects, oldest first', query: null, errors: [], handler: ({ services }) => listReply([...services.store.all('project')]) },
+  list: {
+    summary: 'All projects, oldest first', query: null, errors: [],
+    handler: ({ services }) => cachedListReply(services.store, 'projects', () => [...services.store.all('project')]),
+  },
   create: { body: CreateProject, errors: [], run: createProject },
   get: getProject,
   update: { body: UpdateProject, errors: [], run: updateProject },

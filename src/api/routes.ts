@@ -1,14 +1,20 @@
 import * as v from 'valibot';
+import { FEED_PATH } from '../events/feed.ts';
 import { Router } from '../http/router.ts';
+import { claimRoutes } from './claims.ts';
 import { jsonReply, type RouteDef } from './context.ts';
+import { historyRoutes } from './history.ts';
 import { mcpRoute } from './mcp.ts';
 import { assertDeclared, openApiDocument, openApiRoute } from './openapi.ts';
 import { projectRoutes } from './projects.ts';
+import { queueRoutes } from './queues.ts';
+import { queryParam } from './schemas.ts';
 import { sessionRoutes } from './sessions.ts';
 import { skillRoutes } from './skills.ts';
 import { spawnRoutes } from './spawn.ts';
 import { subtaskRoutes } from './subtasks.ts';
 import { taskRoutes } from './tasks.ts';
+import { templateRoutes } from './templates.ts';
 
 const Health = v.object({
   status: v.picklist(['ok', 'degraded']),
@@ -24,8 +30,26 @@ const healthRoutes: RouteDef[] = [{
   handler: ({ services }) => jsonReply(200, services.health()),
 }];
 
+const FeedQuery = v.object({
+  since: queryParam('Resume after this event seq (with serverId); the Last-Event-ID header does the same'),
+  serverId: queryParam('The serverId of the hello the client saw last'),
+  token: queryParam('The token, for clients (EventSource) that cannot set an Authorization header'),
+});
+
+const eventRoutes: RouteDef[] = [{
+  method: 'GET', path: FEED_PATH, summary: 'Every change as Server-Sent Events (SPEC §12): hello, replay, then live', body: null, query: FeedQuery,
+  response: {
+    status: 200, contentType: 'text/event-stream',
+    description: '`event: hello`, then per change `id: <seq>`, `event: <type>`, `data: <the WebSocket message>`',
+    schema: v.string(),
+  },
+  errors: [],
+  handler: ({ services, req, query }) => services.hub.feedReply(req, query),
+}];
+
 export const apiRoutes: RouteDef[] = [
-  ...healthRoutes, ...projectRoutes, ...taskRoutes, ...subtaskRoutes, ...spawnRoutes, ...sessionRoutes, ...skillRoutes,
+  ...healthRoutes, ...eventRoutes, ...projectRoutes, ...taskRoutes, ...claimRoutes, ...subtaskRoutes, ...spawnRoutes,
+  ...sessionRoutes, ...queueRoutes, ...historyRoutes, ...skillRoutes, ...templateRoutes,
 ];
 
 /**

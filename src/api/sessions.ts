@@ -5,8 +5,10 @@ import {
   addSessionEvent, addSessionTimeline, createSession, deleteSession, getSession, listSessions, updateSession,
 } from '../store/sessions.ts';
 import type { Store } from '../store/store.ts';
-import { type Ctx, entityReply, entityRoutes, listReply, queryList, type RouteDef } from './context.ts';
-import { id, idList, jsonObject, nonEmptyString, queryParam, sessionStatus, stringMap, timelineType } from './schemas.ts';
+import { normalStatuses } from '../store/list-cache.ts';
+import { SESSION_STATUSES } from '../types.ts';
+import { cachedListReply, type Ctx, entityReply, entityRoutes, queryList, type RouteDef } from './context.ts';
+import { id, idList, jsonObject, nonEmptyString, queryParam, sessionStatus, strategy, stringMap, timelineType } from './schemas.ts';
 
 const agentId = v.optional(v.nullable(v.string()));
 const SessionEventBody = v.object({ type: nonEmptyString, data: v.optional(v.unknown()) });
@@ -19,6 +21,7 @@ const CreateSession = v.object({
   name: v.optional(nonEmptyString),
   agentId,
   status: v.optional(sessionStatus),
+  strategy: v.optional(strategy),
   env: v.optional(stringMap),
   metadata: v.optional(jsonObject),
 });
@@ -26,6 +29,7 @@ const CreateSession = v.object({
 const UpdateSession = v.object({
   name: v.optional(nonEmptyString),
   status: v.optional(sessionStatus),
+  strategy: v.optional(strategy),
   agentId,
   env: v.optional(stringMap),
   metadata: v.optional(jsonObject),
@@ -43,12 +47,13 @@ const SessionListQuery = v.object({
 });
 
 function listHandler({ services, query }: Ctx) {
-  return listReply(listSessions(services.store, {
+  const filter = {
     projectId: query.get('projectId') ?? undefined,
     taskId: query.get('taskId') ?? undefined,
-    status: queryList(query, 'status'),
+    status: normalStatuses(queryList(query, 'status'), SESSION_STATUSES),
     active: query.get('active') === 'true',
-  }));
+  };
+  return cachedListReply(services.store, `sessions:${JSON.stringify(filter)}`, () => listSessions(services.store, filter));
 }
 
 function create(store: Store, input: v.InferOutput<typeof CreateSession>) {

@@ -35,7 +35,6 @@ export const subtaskRoutes: RouteDef[] = [
     handler: ({ services, params, body, ifMatch }) => jsonReply(201, createSubtask(services.store, params.id, body, ifMatch)),
   },
   update,
-  { ...update, method: 'PUT', summary: 'Update a subtask (same as PATCH)' },
   {
     method: 'DELETE', path: one, summary: 'Delete a subtask', body: null, query: null,
     response: { status: 200, description: 'The id deleted', schema: DeletedBody },

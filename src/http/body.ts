@@ -14,8 +14,10 @@ function isJsonMediaType(header: string | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
-/** Reads the body as a string, refusing (without buffering the rest) past `limit` bytes. */
-function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
+export const bodyCutShort = () => new ApiError(400, 'BAD_REQUEST', 'The request body was cut short', undefined, { Connection: 'close' });
+
+/** Reads the body's bytes, refusing (without buffering the rest) past `limit` bytes. */
+export function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(payloadTooLarge(limit));
   return new Promise((resolve, reject) => {
@@ -32,15 +34,19 @@ function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     };
     const onEnd = () => { cleanup(); resolve(Buffer.concat(chunks, size)); };
-    const onError = (err: Error) => { cleanup(); reject(err); };
+    // A client that goes away mid-body is not a server error: nothing to log, no one to answer.
+    const onError = () => { cleanup(); reject(bodyCutShort()); };
+    const onClose = () => { if (!req.complete) onError(); };
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 
@@ -82,9 +88,13 @@ export function parseJson(text: string): unknown {
  * whatever its Content-Type; a non-empty one must be JSON (415 otherwise).
  */
 export async function readJsonText(req: IncomingMessage, limit: number): Promise<string | undefined> {
-  const raw = await readRaw(req, limit);
+  return jsonText(await readRaw(req, limit), req.headers['content-type']);
+}
+
+/** `readJsonText` for bytes already read (the pipeline keeps them for idempotency fingerprints). */
+export function jsonText(raw: Buffer, contentType: string | undefined): string | undefined {
   if (raw.length === 0) return undefined;
-  if (!isJsonMediaType(req.headers['content-type'])) {
+  if (!isJsonMediaType(contentType)) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be sent as Content-Type: application/json');
   }
   const text = raw.toString('utf8');

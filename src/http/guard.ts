@@ -10,6 +10,8 @@ export interface GuardOptions {
   token: string | undefined;
 }
 
+const TAURI_WINDOWS_HOST = 'tauri.localhost';
+
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
 export function guardOptions(config: { host: string; allowedHosts: string[]; corsOrigins: string[]; token?: string }): GuardOptions {
@@ -47,15 +49,32 @@ export function isAllowedOrigin(origin: string, options: GuardOptions): boolean 
     return false;
   }
   if (url.protocol === 'tauri:') return true;
-  return (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_NAMES.has(url.hostname)
-    && url.pathname === '/' && !url.username && !url.password;
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.username || url.password) return false;
+  // The Windows webview of a Tauri app sends http(s)://tauri.localhost, without a port.
+  return LOOPBACK_NAMES.has(url.hostname) || (url.hostname === TAURI_WINDOWS_HOST && url.port === '');
 }
 
-/** Browsers send Origin on cross-site requests; a request without one (CLI, curl) passes. */
+/**
+ * A page this server served itself (the board, opened as http://maestro.lan:3000/) calls
+ * back with an Origin naming the very host and port it asks for. Only meaningful after
+ * `checkHost` passed: a rebinding page has its own name in both, which the Host check refuses.
+ */
+export function isSameOrigin(origin: string, hostHeader: string | undefined): boolean {
+  if (hostHeader === undefined) return false;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === origin && url.host === hostHeader.trim().toLowerCase();
+}
+
+/** Browsers send Origin on cross-site requests; a request without one (CLI, curl) passes. Call after `checkHost`. */
 export function checkOrigin(headers: IncomingHttpHeaders, options: GuardOptions): string | undefined {
   const origin = headers.origin;
   if (origin === undefined) return undefined;
-  if (!isAllowedOrigin(origin, options)) throw forbidden(`Origin not allowed: ${origin}`);
+  if (!isAllowedOrigin(origin, options) && !isSameOrigin(origin, headers.host)) throw forbidden(`Origin not allowed: ${origin}`);
   return origin;
 }
 

@@ -7,10 +7,13 @@ export interface Reply {
   status: number;
   json: string | Buffer;
   headers?: Record<string, string>;
+  /** A long-lived answer (the event feed) that writes the response itself, given the headers it must carry. */
+  stream?: (res: ServerResponse, headers: Record<string, string>) => void;
 }
 
 export function send(res: ServerResponse, reply: Reply, extraHeaders: Record<string, string> = {}) {
   if (res.headersSent) return;
+  if (reply.stream) return reply.stream(res, extraHeaders);
   const body = typeof reply.json === 'string' ? Buffer.from(reply.json) : reply.json;
   res.writeHead(reply.status, {
     'Content-Type': 'application/json; charset=utf-8',

@@ -19,7 +19,7 @@ const splitPath = (path: string) => path.split('/').filter(Boolean);
 
 /**
  * A tiny router: patterns like `/api/tasks/:id`, exact segment counts, static
- * segments beat parameters (so `/api/sessions/spawn` is never read as an id), and
+ * segments beat parameters (so `POST /api/sessions/spawn` is never read as an id), and
  * a path that exists with another method gives its `Allow` list for a 405.
  */
 export class Router<H> {
@@ -42,16 +42,22 @@ export class Router<H> {
 
   match(method: string, path: string): Match<H> | undefined {
     const parts = splitPath(path);
+    // The most static route that has the method wins; a static route without it never
+    // hides a parameter route that has it (a session with id `spawn` stays reachable).
     let best: Route<H> | undefined;
     let bestScore = -1;
+    let bestWithMethod: { route: Route<H>; handler: H } | undefined;
+    let bestWithMethodScore = -1;
     for (const route of this.byLength.get(parts.length) ?? []) {
       const score = staticScore(route.segments, parts);
       if (score > bestScore) { best = route; bestScore = score; }
+      const handler = route.handlers.get(method) ?? (method === 'HEAD' ? route.handlers.get('GET') : undefined);
+      if (handler && score > bestWithMethodScore) { bestWithMethod = { route, handler }; bestWithMethodScore = score; }
     }
     if (!best) return undefined;
-    const handler = best.handlers.get(method) ?? (method === 'HEAD' ? best.handlers.get('GET') : undefined);
-    if (!handler) return { allow: [...best.handlers.keys()] };
-    return { handler, params: readParams(best, parts), pattern: best.pattern };
+    if (!bestWithMethod) return { allow: [...best.handlers.keys()] };
+    const { route, handler } = bestWithMethod;
+    return { handler, params: readParams(route, parts), pattern: route.pattern };
   }
 }
 

@@ -1,25 +1,29 @@
 import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { syncFolder } from './atomic.ts';
+import { realFs } from './fs.ts';
 import * as v from 'valibot';
 import type { Logger } from '../log.ts';
 import type { EntityChange } from '../store/store.ts';
-import type { Entity, EntityKind, Project, Session, Task } from '../types.ts';
+import type { Entity, EntityKind, Project, Session, Task, Template } from '../types.ts';
 import { CORRUPT_FOLDER, FOLDERS, TMP_MARKER } from './paths.ts';
-import { isCurrentProject, isCurrentSession, isCurrentTask } from './quick-check.ts';
-import { ProjectFile, SessionFile, TaskFile } from './schemas.ts';
+import { isCurrentProject, isCurrentSession, isCurrentTask, isCurrentTemplate } from './quick-check.ts';
+import { ProjectFile, SessionFile, TaskFile, TemplateFile } from './schemas.ts';
 import { readFiles } from './read-files.ts';
+import { breakDependencyCycles, breakParentLoops } from './repair-graph.ts';
 
 export interface LoadedData {
   projects: Project[];
   tasks: Task[];
   sessions: Session[];
+  templates: Template[];
   /** Entities changed by link repair; they must be written back. */
   repaired: EntityChange[];
   quarantined: string[];
 }
 
-const SCHEMAS = { project: ProjectFile, task: TaskFile, session: SessionFile };
-const QUICK_CHECKS = { project: isCurrentProject, task: isCurrentTask, session: isCurrentSession };
+const SCHEMAS = { project: ProjectFile, task: TaskFile, session: SessionFile, template: TemplateFile };
+const QUICK_CHECKS = { project: isCurrentProject, task: isCurrentTask, session: isCurrentSession, template: isCurrentTemplate };
 
 interface FileRef { kind: EntityKind; path: string; projectId?: string }
 
@@ -40,6 +44,7 @@ async function findFiles(dataDir: string, logger: Logger): Promise<FileRef[]> {
   const refs: FileRef[] = [];
   for (const path of await listJson(join(dataDir, FOLDERS.project), logger)) refs.push({ kind: 'project', path });
   for (const path of await listJson(join(dataDir, FOLDERS.session), logger)) refs.push({ kind: 'session', path });
+  for (const path of await listJson(join(dataDir, FOLDERS.template), logger)) refs.push({ kind: 'template', path });
   const taskRoot = join(dataDir, FOLDERS.task);
   for (const entry of await readdir(taskRoot, { withFileTypes: true }).catch(() => [])) {
     if (!entry.isDirectory()) continue;
@@ -77,10 +82,26 @@ async function quarantine(dataDir: string, ref: FileRef, problem: string, logger
   return target;
 }
 
+/** A data folder that cannot be used: a one-line start-up error, never a stack trace. */
+export class DataFolderError extends Error {}
+
+/** Creates `path` if missing; a file in its place is a DataFolderError. */
+export async function ensureFolder(path: string): Promise<void> {
+  try {
+    const made = await mkdir(path, { recursive: true });
+    // A new folder survives a power loss only once its parent is fsynced.
+    if (made !== undefined) for (let dir = path; dir !== dirname(made); dir = dirname(dir)) await syncFolder(realFs, dirname(dir));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new DataFolderError(`${path} must be a folder, but it is a file`);
+    throw err;
+  }
+}
+
 /** Every file in the data folder, checked, links repaired. */
 export async function loadData(dataDir: string, logger: Logger, workerThreshold?: number): Promise<LoadedData> {
-  for (const folder of [...Object.values(FOLDERS), CORRUPT_FOLDER]) await mkdir(join(dataDir, folder), { recursive: true });
-  const data: LoadedData = { projects: [], tasks: [], sessions: [], repaired: [], quarantined: [] };
+  for (const folder of [...Object.values(FOLDERS), CORRUPT_FOLDER]) await ensureFolder(join(dataDir, folder));
+  const data: LoadedData = { projects: [], tasks: [], sessions: [], templates: [], repaired: [], quarantined: [] };
   const refs = await findFiles(dataDir, logger);
   const bad: { ref: FileRef; problem: string }[] = [];
   await readFiles(refs.map((r) => r.path), (i, text) => {
@@ -89,11 +110,17 @@ export async function loadData(dataDir: string, logger: Logger, workerThreshold?
     if (problem !== undefined) bad.push({ ref, problem });
     else if (ref.kind === 'project') data.projects.push(entity as Project);
     else if (ref.kind === 'task') data.tasks.push(entity as Task);
-    else data.sessions.push(entity as Session);
+    else if (ref.kind === 'session') data.sessions.push(entity as Session);
+    else data.templates.push(entity as Template);
   }, workerThreshold);
   for (const { ref, problem } of bad) data.quarantined.push(await quarantine(dataDir, ref, problem, logger));
   data.repaired = repairLinks(data.tasks, data.sessions);
   for (const change of data.repaired) logger.warn(`repaired links of ${change.kind} ${change.id}`);
+  const graphRepairs = [...breakParentLoops(data.tasks), ...breakDependencyCycles(data.tasks)];
+  for (const { task, message } of graphRepairs) {
+    logger.warn(`repaired ${message}`);
+    if (!data.repaired.some((c) => c.entity === task)) data.repaired.push({ kind: 'task', id: task.id, projectId: task.projectId, entity: task });
+  }
   return data;
 }
 

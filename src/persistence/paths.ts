@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { EntityKind } from '../types.ts';
 
-export const FOLDERS = { project: 'projects', task: 'tasks', session: 'sessions' } as const;
+export const FOLDERS = { project: 'projects', task: 'tasks', session: 'sessions', template: 'templates' } as const;
+/** Spawn manifests (SPEC §5): not entities, never loaded. */
+export const MANIFEST_FOLDER = 'manifests';
 export const CORRUPT_FOLDER = 'corrupt';
 export const LOCK_FILE = '.lock';
 /** Temporary files carry this marker; any left at start are removed. */

@@ -1,7 +1,7 @@
 import { ID_PATTERN } from '../ids.ts';
 import {
-  PRIORITIES, type Project, type Session, type SessionEvent, SESSION_STATUSES, type Subtask, type Task, TASK_STATUSES,
-  type TimelineEvent,
+  PRIORITIES, type Project, type Queue, type QueueItem, QUEUE_ITEM_STATUSES, ROLES, type Session, type SessionEvent,
+  SESSION_STATUSES, STRATEGIES, type Subtask, type Task, TASK_SESSION_STATUSES, TASK_STATUSES, type Template, type TimelineEvent,
 } from '../types.ts';
 
 /**
@@ -53,10 +53,12 @@ function shape<T>(required: Record<RequiredKeys<T>, Check>, optional: Record<Opt
 const ids = arrayOf(str);
 const timelineEvent = shape<TimelineEvent>({ id: str, type: str, timestamp: num }, { message: str, sessionId: str, taskId: str });
 
-const subtask = shape<Subtask>({
-  id: str, taskId: str, title: str, description: str, completed: bool, order: num,
+const subtaskShape = shape<Subtask>({
+  id: str, taskId: str, title: str, description: str, completed: bool, status: oneOf(['todo', 'completed']), order: num,
   createdAt: num, updatedAt: num, completedAt: nullable(num),
 }, {});
+/** `status` is derived from `completed`; a file where they disagree goes through the schema, which derives it. */
+const subtask: Check = (x) => subtaskShape(x) && x.status === (x.completed ? 'completed' : 'todo');
 
 export const isCurrentProject = shape<Project>({
   id, name: str, workingDir: str, description: str, createdAt: num, updatedAt: num, version: num,
@@ -64,14 +66,26 @@ export const isCurrentProject = shape<Project>({
 
 export const isCurrentTask = shape<Task>({
   id, projectId: id, parentId: nullable(str), title: str, description: str, initialPrompt: str,
-  status: oneOf(TASK_STATUSES), priority: oneOf(PRIORITIES), sessionIds: ids, skillIds: ids, agentIds: ids,
-  dependencies: ids, subtasks: arrayOf(subtask), timeline: arrayOf(timelineEvent), createdAt: num, updatedAt: num,
+  status: oneOf(TASK_STATUSES), sessionStatus: nullable(oneOf(TASK_SESSION_STATUSES)), priority: oneOf(PRIORITIES), sessionIds: ids, skillIds: ids, agentIds: ids,
+  dependencies: ids, claimedBy: nullable(str), claimedAt: nullable(num), subtasks: arrayOf(subtask), timeline: arrayOf(timelineEvent), createdAt: num, updatedAt: num,
   startedAt: nullable(num), completedAt: nullable(num), version: num,
 }, {});
 
+const queueItem = shape<QueueItem>({
+  taskId: str, status: oneOf(QUEUE_ITEM_STATUSES), addedAt: num, startedAt: nullable(num), completedAt: nullable(num),
+  failReason: nullable(str),
+}, {});
+const queue = shape<Queue>({ items: arrayOf(queueItem), currentIndex: num }, {});
+
 export const isCurrentSession = shape<Session>({
   id, projectId: id, taskIds: ids, name: str, agentId: nullable(str), status: oneOf(SESSION_STATUSES),
+  strategy: oneOf(STRATEGIES), role: nullable(str), spawnSource: nullable(str), spawnedBy: nullable(str), model: nullable(str),
+  queue: nullable(queue),
   env: recordOf(str), events: arrayOf(shape<SessionEvent>({ id: str, timestamp: num, type: str }, { data: any })),
   timeline: arrayOf(timelineEvent), metadata: recordOf(any), startedAt: num, lastActivity: num,
   completedAt: nullable(num), hostname: str, platform: str, version: num,
+}, {});
+
+export const isCurrentTemplate = shape<Template>({
+  id, name: str, role: oneOf(ROLES), content: str, isDefault: bool, createdAt: num, updatedAt: num, version: num,
 }, {});

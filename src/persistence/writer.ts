@@ -18,6 +18,10 @@ export interface WriterOptions {
   busyTimeoutMs?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** A flush with no file finished for this long is reported as stalled (health, forced exit). */
+  stallMs?: number;
+  /** Awaited before an entity's file is written: what must be durable first (its archive lines). */
+  beforeWrite?: (change: EntityChange) => Promise<void>;
 }
 
 const keyOf = (c: EntityChange) => `${c.kind}:${c.id}`;
@@ -38,11 +42,13 @@ export class DiskWriter {
   private failure: string | undefined;
   private retryMs: number;
   private readonly fs: FileSystem;
-  private readonly o: Required<Omit<WriterOptions, 'fs'>>;
+  private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite'>> & Pick<WriterOptions, 'beforeWrite'>;
   private closed = false;
+  /** When the running flush last finished a file (or started). */
+  private progressAt = Date.now();
 
   constructor(options: WriterOptions) {
-    this.o = { concurrency: 16, busyTimeoutMs: 10_000, retryMinMs: 250, retryMaxMs: 5_000, ...options };
+    this.o = { concurrency: 16, busyTimeoutMs: 10_000, retryMinMs: 250, retryMaxMs: 5_000, stallMs: 5_000, ...options };
     this.fs = options.fs ?? realFs;
     this.retryMs = this.o.retryMinMs;
   }
@@ -52,9 +58,15 @@ export class DiskWriter {
     return this.dirty.size + this.inFlight;
   }
 
-  /** `undefined` while writes succeed; the last error while they fail. */
+  /** `undefined` while writes succeed; the last error while they fail, or that they make no progress. */
   get failing(): string | undefined {
+    if (this.stalled) return `no write has finished for ${Math.round((Date.now() - this.progressAt) / 1000)} s: the disk does not answer`;
     return this.failure;
+  }
+
+  /** A flush is running and has finished nothing for `stallMs`: its I/O is stuck. */
+  get stalled(): boolean {
+    return this.running !== undefined && Date.now() - this.progressAt > this.o.stallMs;
   }
 
   mark(change: EntityChange) {
@@ -100,6 +112,7 @@ export class DiskWriter {
     this.timer = undefined;
     if (this.running) return this.running.then(() => (this.dirty.size > 0 ? this.flush() : undefined));
     if (this.dirty.size === 0) return Promise.resolve();
+    this.progressAt = Date.now();
     this.running = this.writeBatch().finally(() => {
       this.running = undefined;
       if (this.dirty.size > 0) this.schedule(this.failure ? this.retryMs : this.o.debounceMs);
@@ -125,12 +138,14 @@ export class DiskWriter {
           failed.push({ change, error: error as Error });
         }
         this.inFlight--;
+        this.progressAt = Date.now();
         this.wakeWaiters();
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency, batch.length) }, worker));
     for (const folder of folders) {
       await syncFolder(this.fs, folder).catch((error: Error) => this.o.logger.warn(`fsync of folder ${folder} failed: ${error.message}`));
+      this.progressAt = Date.now();
     }
     this.settle(failed);
   }
@@ -142,12 +157,26 @@ export class DiskWriter {
       await removeFile(this.fs, path);
       return folder;
     }
+    await this.o.beforeWrite?.(change);
     if (!this.knownFolders.has(folder)) {
-      await this.fs.mkdir(folder, { recursive: true });
+      const made = await this.fs.mkdir(folder, { recursive: true });
+      if (made !== undefined) await this.syncNewFolders(made, folder);
       this.knownFolders.add(folder);
     }
     await writeFileAtomic(this.fs, path, JSON.stringify(change.entity, null, 2));
     return folder;
+  }
+
+  /**
+   * A new folder's entry lives in its parent: without an fsync of the parent, a power
+   * loss can take the folder and every file in it. `made` is the first folder mkdir
+   * created; every parent from there down to `folder`'s is fsynced.
+   */
+  private async syncNewFolders(made: string, folder: string) {
+    const parents = [];
+    for (let dir = folder; dir !== made && dir !== dirname(dir); dir = dirname(dir)) parents.push(dirname(dir));
+    parents.push(dirname(made));
+    for (const dir of new Set(parents)) await syncFolder(this.fs, dir);
   }
 
   /** Logs failures and keeps the health reason until a flush succeeds in full. */

@@ -18,16 +18,28 @@ export function planPrompt(skills: Map<string, Skill>, role: string, named: stri
   const order: string[] = [];
   const missing: string[] = [];
   const seen = new Set<string>();
-  const visit = (id: string) => {
-    if (seen.has(id)) return;
-    seen.add(id);
-    const skill = skills.get(id);
-    if (!skill) {
-      missing.push(id);
-      return;
+  // Depth-first, dependencies first, with an explicit stack: any depth, no recursion.
+  const visit = (rootId: string) => {
+    if (seen.has(rootId)) return;
+    seen.add(rootId);
+    const stack = [{ id: rootId, next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const skill = skills.get(top.id);
+      if (!skill) {
+        missing.push(top.id);
+        stack.pop();
+      } else if (top.next < skill.dependencies.length) {
+        const dep = skill.dependencies[top.next++];
+        if (!seen.has(dep)) {
+          seen.add(dep);
+          stack.push({ id: dep, next: 0 });
+        }
+      } else {
+        order.push(top.id);
+        stack.pop();
+      }
     }
-    for (const dep of skill.dependencies) visit(dep);
-    order.push(id);
   };
   if (skills.has(CLI_SKILL)) visit(CLI_SKILL);
   for (const [id, skill] of skills) if (appliesTo(skill, role)) visit(id);

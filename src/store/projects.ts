@@ -1,7 +1,8 @@
 import { ApiError, projectNotFound } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { Project } from '../types.ts';
+import { ACTIVE_SESSION_STATUSES, type Project } from '../types.ts';
 import { checkVersion } from './common.ts';
+import { deleteSession } from './sessions.ts';
 import type { Store } from './store.ts';
 
 export interface ProjectInput {
@@ -42,10 +43,13 @@ export function deleteProject(store: Store, id: string, ifMatch?: string) {
   const current = getProject(store, id);
   checkVersion(current, ifMatch);
   const tasks = store.taskIdsOfProject(id).size;
-  const sessions = store.sessionIdsOfProject(id).size;
-  if (tasks > 0 || sessions > 0) {
+  const sessions = store.select('session', store.sessionIdsOfProject(id), () => true);
+  const activeSessions = sessions.filter((s) => ACTIVE_SESSION_STATUSES.includes(s.status)).length;
+  if (tasks > 0 || activeSessions > 0) {
     throw new ApiError(400, 'PROJECT_HAS_DEPENDENCIES',
-      `Project ${id} still has ${tasks} task(s) and ${sessions} session(s)`, { tasks, sessions });
+      `Project ${id} still has ${tasks} task(s) and ${activeSessions} active session(s)`, { tasks, activeSessions });
   }
+  // SPEC §2: the sessions that ended go with their project (and their manifests with them).
+  for (const session of sessions) deleteSession(store, session.id);
   store.remove('project', id);
 }

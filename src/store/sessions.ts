@@ -1,9 +1,12 @@
 import { hostname, platform } from 'node:os';
 import { projectNotFound, sessionNotFound, validationError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { ENDED_SESSION_STATUSES, type Session, type SessionEvent, type SessionStatus } from '../types.ts';
+import { isActiveSession, isEndedSession, type Session, type SessionEvent, type SessionStatus, type Strategy } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
-import { changeLink, requireLinkable, setSessionTasks } from './links.ts';
+import { releaseClaimsOf } from './claims.ts';
+import { renewLease } from './leases.ts';
+import { changeLink, linkSessionTasks, requireLinkable } from './links.ts';
+import { queueFor } from './queues.ts';
 import type { Store } from './store.ts';
 
 export interface SessionInput {
@@ -13,6 +16,12 @@ export interface SessionInput {
   name?: string;
   agentId?: string | null;
   status?: SessionStatus;
+  strategy?: Strategy;
+  /** Set by spawn (SPEC §5); the original UI reads them top-level. */
+  role?: string | null;
+  spawnSource?: string | null;
+  spawnedBy?: string | null;
+  model?: string | null;
   env?: Record<string, string>;
   metadata?: Record<string, unknown>;
 }
@@ -25,6 +34,7 @@ export interface SessionEventInput {
 export interface SessionPatch {
   name?: string;
   status?: SessionStatus;
+  strategy?: Strategy;
   agentId?: string | null;
   env?: Record<string, string>;
   /** Merged one level deep; a `null` value deletes its key. */
@@ -42,7 +52,7 @@ export interface SessionFilter {
 
 const HOST = { hostname: hostname(), platform: platform() };
 
-const isEnded = (status: string) => ENDED_SESSION_STATUSES.includes(status);
+const isEnded = isEndedSession;
 
 export function getSession(store: Store, id: string): Session {
   const session = store.get('session', id);
@@ -65,16 +75,24 @@ function mergeMetadata(current: Record<string, unknown>, patch: Record<string, u
   return out;
 }
 
+/** macOS and Windows file systems ignore case: `Agent-1` and `agent-1` would be one file. */
+function hasIdIgnoringCase(ids: Iterable<string>, id: string): boolean {
+  const folded = id.toLowerCase();
+  for (const existing of ids) if (existing.toLowerCase() === folded) return true;
+  return false;
+}
+
 export function createSession(store: Store, input: SessionInput): Session {
   if (!store.has('project', input.projectId)) throw projectNotFound(input.projectId);
-  if (input.id !== undefined && store.has('session', input.id)) {
-    throw validationError(`A session with id ${input.id} already exists`, { field: 'id' });
+  if (input.id !== undefined && hasIdIgnoringCase(store.ids('session'), input.id)) {
+    throw validationError(`A session with id ${input.id} already exists (ids are compared ignoring case)`, { field: 'id' });
   }
   const taskIds = uniq(input.taskIds);
   const tasks = taskIds.map((taskId) => requireLinkable(store, input.projectId, taskId));
   const now = Date.now();
   const id = input.id ?? newId('sess');
   const status = input.status ?? 'running';
+  const strategy = input.strategy ?? 'simple';
   const session: Session = {
     id,
     projectId: input.projectId,
@@ -82,6 +100,12 @@ export function createSession(store: Store, input: SessionInput): Session {
     name: input.name ?? `Session ${id.slice(-6)}`,
     agentId: input.agentId ?? null,
     status,
+    strategy,
+    role: input.role ?? null,
+    spawnSource: input.spawnSource ?? null,
+    spawnedBy: input.spawnedBy ?? null,
+    model: input.model ?? null,
+    queue: queueFor(strategy, taskIds, null, now),
     env: input.env ?? {},
     events: [],
     timeline: [],
@@ -100,6 +124,7 @@ export function createSession(store: Store, input: SessionInput): Session {
 
 export function updateSession(store: Store, id: string, patch: SessionPatch, ifMatch?: string): Session {
   const current = getSession(store, id);
+  renewLease(store, id);
   checkVersion(current, ifMatch);
   const { taskIds, events, metadata, ...fields } = patch;
   if (taskIds) for (const taskId of taskIds) requireLinkable(store, current.projectId, taskId);
@@ -110,9 +135,11 @@ export function updateSession(store: Store, id: string, patch: SessionPatch, ifM
   }
   const now = Date.now();
   if (changes.status) changes.completedAt = isEnded(changes.status) ? now : null;
+  if (changes.strategy) changes.queue = queueFor(changes.strategy, taskIds ?? current.taskIds, current.queue, now);
   if (events?.length) changes.events = [...current.events, ...events.map((e) => sessionEvent(e, now))];
-  store.update('session', current, changes, now);
-  if (taskIds) setSessionTasks(store, id, uniq(taskIds));
+  if (taskIds) linkSessionTasks(store, current, uniq(taskIds), changes, now);
+  const next = store.update('session', current, changes, now);
+  if (changes.status && !isActiveSession(changes.status)) releaseClaimsOf(store, next, isEnded(changes.status) ? 'session ended' : 'session stale', now);
   return store.get('session', id)!;
 }
 
@@ -123,6 +150,7 @@ export function addSessionEvent(store: Store, id: string, input: SessionEventInp
 /** Appends to the session's timeline, and with `taskId` to that task's timeline too. */
 export function addSessionTimeline(store: Store, id: string, input: TimelineInput): Session {
   const session = getSession(store, id);
+  renewLease(store, id);
   const task = input.taskId !== undefined ? requireLinkable(store, session.projectId, input.taskId) : undefined;
   const now = Date.now();
   const next = store.update('session', session, {
@@ -138,7 +166,7 @@ export function deleteSession(store: Store, id: string, ifMatch?: string) {
   const now = Date.now();
   for (const taskId of session.taskIds) {
     const task = store.get('task', taskId);
-    if (task) changeLink(store, 'removed', { sessionId: id, taskId, task }, now);
+    if (task) changeLink(store, 'removed', { sessionId: id, taskId, task, reason: 'session deleted' }, now);
   }
   store.remove('session', id);
 }
@@ -154,5 +182,5 @@ export function listSessions(store: Store, filter: SessionFilter): Session[] {
   return store.select('session', candidates(store, filter), (session) =>
     (filter.projectId === undefined || session.projectId === filter.projectId)
     && (!statuses || statuses.has(session.status))
-    && !(filter.active && isEnded(session.status)));
+    && !(filter.active && !isActiveSession(session.status)));
 }

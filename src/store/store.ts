@@ -1,5 +1,20 @@
-import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task } from '../types.ts';
+import type { Entity, EntityKind, EntityOf, Project, Session, StoreEvent, Task, Template } from '../types.ts';
 import { changedFields } from './common.ts';
+import { ListCache } from './list-cache.ts';
+
+/** The lists of each kind that are bounded; older entries move to the archive (SPEC §7). */
+export const HISTORY_FIELDS = { project: [], task: ['timeline'], session: ['timeline', 'events'], template: [] } as const satisfies Record<EntityKind, readonly string[]>;
+export type HistoryKind = 'task' | 'session';
+export type HistoryField = 'timeline' | 'events';
+export type HistoryEntry = { id: string } & Record<string, unknown>;
+
+/** Entries that left an entity's bounded list, oldest first: the archive must keep them. */
+export interface ArchivedEntries {
+  kind: HistoryKind;
+  id: string;
+  field: HistoryField;
+  entries: readonly HistoryEntry[];
+}
 
 /** What persistence hears: an entity was written (`entity`) or removed (`entity` null). */
 export interface EntityChange {
@@ -11,9 +26,6 @@ export interface EntityChange {
 }
 
 type Listener<T> = (value: T) => void;
-
-/** Distinct list filters cached at once; past this the cache starts again. */
-const MAX_CACHED_LISTS = 64;
 
 const NONE: ReadonlySet<string> = new Set();
 
@@ -43,7 +55,7 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V) {
 }
 
 /** The field each kind stamps with the time of its last change. */
-const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastActivity' } as const satisfies Record<EntityKind, string>;
+const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastActivity', template: 'updatedAt' } as const satisfies Record<EntityKind, string>;
 
 /**
  * The one source of truth: private Maps of immutable entity objects plus the
@@ -56,17 +68,23 @@ const TOUCHED_FIELD = { project: 'updatedAt', task: 'updatedAt', session: 'lastA
  */
 export class Store {
   private readonly byKind: { [K in EntityKind]: Map<string, EntityOf<K>> } = {
-    project: new Map(), task: new Map(), session: new Map(),
+    project: new Map(), task: new Map(), session: new Map(), template: new Map(),
   };
   private readonly tasksByProject = new Map<string, Set<string>>();
   private readonly tasksByParent = new Map<string, Set<string>>();
   private readonly sessionsByProject = new Map<string, Set<string>>();
   /** Grows on every change; list caches compare against it. */
   private generation = 0;
-  private readonly lists = new Map<string, Buffer>();
-  private listsGeneration = 0;
+  private readonly lists = new ListCache();
   private readonly eventListeners: Listener<StoreEvent>[] = [];
   private readonly changeListeners: Listener<EntityChange>[] = [];
+  private readonly archiveListeners: Listener<ArchivedEntries>[] = [];
+  /** How many entries of each bounded list an entity keeps. */
+  private readonly historyKeep: number;
+
+  constructor(options: { historyKeep?: number } = {}) {
+    this.historyKeep = options.historyKeep ?? 500;
+  }
 
   get<K extends EntityKind>(kind: K, id: string): EntityOf<K> | undefined {
     return this.byKind[kind].get(id);
@@ -103,24 +121,15 @@ export class Store {
   childIdsOf(taskId: string): ReadonlySet<string> { return this.tasksByParent.get(taskId) ?? NONE; }
   sessionIdsOfProject(projectId: string): ReadonlySet<string> { return this.sessionsByProject.get(projectId) ?? NONE; }
 
-  /** A serialised list, built once per store generation and filter. */
+  /** A serialised list, built once per store generation and (normalised) filter. */
   cachedList(key: string, build: () => string): Buffer {
-    if (this.listsGeneration !== this.generation) {
-      this.lists.clear();
-      this.listsGeneration = this.generation;
-    }
-    let bytes = this.lists.get(key);
-    if (bytes === undefined) {
-      // A bound on memory: odd filters (repeated statuses, unknown ids) are endless.
-      if (this.lists.size >= MAX_CACHED_LISTS) this.lists.clear();
-      bytes = Buffer.from(build());
-      this.lists.set(key, bytes);
-    }
-    return bytes;
+    return this.lists.get(this.generation, key, build);
   }
 
   onEvent(fn: Listener<StoreEvent>) { this.eventListeners.push(fn); }
   onChange(fn: Listener<EntityChange>) { this.changeListeners.push(fn); }
+  /** Hears entries leaving a bounded list, before the entity that drops them is stored. */
+  onArchive(fn: Listener<ArchivedEntries>) { this.archiveListeners.push(fn); }
 
   /** Broadcasts an event that changes no entity (spawn requests), or one a mutation here orders. */
   emit(type: string, data: unknown) {
@@ -130,9 +139,9 @@ export class Store {
 
   /** Stores a new entity (version 1, set by the caller) and emits `<kind>:created`. */
   create<K extends EntityKind>(kind: K, entity: EntityOf<K>): EntityOf<K> {
-    this.put(kind, entity);
-    this.emit(`${kind}:created`, entity);
-    return entity;
+    const stored = this.put(kind, entity);
+    this.emit(`${kind}:created`, stored);
+    return stored;
   }
 
   /**
@@ -144,9 +153,7 @@ export class Store {
   save<K extends EntityKind>(kind: K, current: EntityOf<K>, changes: Partial<EntityOf<K>>, now = Date.now()): EntityOf<K> {
     const changed = changedFields(current, changes);
     if (Object.keys(changed).length === 0) return current;
-    const next = { ...current, ...changed, [TOUCHED_FIELD[kind]]: now, version: current.version + 1 };
-    this.put(kind, next);
-    return next;
+    return this.put(kind, { ...current, ...changed, [TOUCHED_FIELD[kind]]: now, version: current.version + 1 });
   }
 
   /** `save`, then, if anything changed, the `before` events and `<kind>:updated`. */
@@ -171,12 +178,32 @@ export class Store {
     this.emit(`${kind}:deleted`, { id });
   }
 
-  private put(kind: EntityKind, entity: Entity) {
+  private put<K extends EntityKind>(kind: K, given: EntityOf<K>): EntityOf<K> {
+    const entity = this.bounded(kind, given);
     const map: Map<string, Entity> = this.byKind[kind];
     const old = map.get(entity.id);
     map.set(entity.id, entity);
     this.reindex(kind, old, entity);
     this.changed(kind, entity, entity);
+    return entity;
+  }
+
+  /**
+   * The entity with each bounded list cut to its newest `historyKeep` entries; the
+   * cut entries go to the archive listeners first. So an append costs the same
+   * however long the history is.
+   */
+  private bounded<K extends EntityKind>(kind: K, entity: EntityOf<K>): EntityOf<K> {
+    let out = entity;
+    for (const field of HISTORY_FIELDS[kind] as readonly HistoryField[]) {
+      const list = (out as unknown as Record<HistoryField, HistoryEntry[]>)[field];
+      if (list.length <= this.historyKeep) continue;
+      const cut = list.length - this.historyKeep;
+      const archived: ArchivedEntries = { kind: kind as HistoryKind, id: entity.id, field, entries: list.slice(0, cut) };
+      for (const fn of this.archiveListeners) fn(archived);
+      out = { ...out, [field]: list.slice(cut) };
+    }
+    return out;
   }
 
   /** Keeps the indexes in step with one entity going from `old` to `next` (either may be absent). */
@@ -204,20 +231,36 @@ export class Store {
 
   /**
    * Fill the store from disk, oldest first, with no events and no writes.
-   * Link repair happens before this, on the plain loaded data.
+   * Link repair happens before this, on the plain loaded data. Returns the
+   * entities whose bounded lists were longer than `historyKeep` (older files, a
+   * larger setting before): cut here, their entries sent to the archive
+   * listeners; they must be written back.
    */
-  load(projects: Project[], tasks: Task[], sessions: Session[]) {
+  load(projects: Project[], tasks: Task[], sessions: Session[], templates: Template[] = []): EntityChange[] {
     const byAge = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }) =>
       a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
+    const trimmed: EntityChange[] = [];
+    const keep = <K extends EntityKind>(kind: K, loaded: EntityOf<K>): EntityOf<K> => {
+      const entity = this.bounded(kind, loaded);
+      if (entity !== loaded) {
+        const projectId = kind === 'task' ? (entity as Task).projectId : undefined;
+        trimmed.push({ kind, id: entity.id, ...(projectId ? { projectId } : {}), entity });
+      }
+      return entity;
+    };
     for (const p of projects.sort(byAge)) this.byKind.project.set(p.id, p);
-    for (const t of tasks.sort(byAge)) {
+    for (const t of templates.sort(byAge)) this.byKind.template.set(t.id, t);
+    for (const loaded of tasks.sort(byAge)) {
+      const t = keep('task', loaded);
       this.byKind.task.set(t.id, t);
       this.reindex('task', undefined, t);
     }
     const sessionsByAge = sessions.map((s) => ({ createdAt: s.startedAt, id: s.id, s })).sort(byAge);
-    for (const { s } of sessionsByAge) {
+    for (const { s: loaded } of sessionsByAge) {
+      const s = keep('session', loaded);
       this.byKind.session.set(s.id, s);
       this.reindex('session', undefined, s);
     }
+    return trimmed;
   }
 }

@@ -1,6 +1,7 @@
 import { subtaskNotFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { StoreEvent, Subtask, Task } from '../types.ts';
+import { subtaskStatus } from '../persistence/schemas.ts';
 import { changedFields, checkVersion } from './common.ts';
 import type { Store } from './store.ts';
 import { getTask } from './tasks.ts';
@@ -46,6 +47,7 @@ export function createSubtask(store: Store, taskId: string, input: SubtaskInput,
     title: input.title,
     description: input.description ?? '',
     completed: false,
+    status: subtaskStatus(false),
     order: input.order ?? last + 1,
     createdAt: now,
     updatedAt: now,
@@ -63,7 +65,10 @@ export function updateSubtask(store: Store, taskId: string, subtaskId: string, p
   if (Object.keys(changes).length === 0) return current;
   const now = Date.now();
   const subtask: Subtask = { ...current, ...changes, updatedAt: now };
-  if (changes.completed !== undefined) subtask.completedAt = changes.completed ? now : null;
+  if (changes.completed !== undefined) {
+    subtask.completedAt = changes.completed ? now : null;
+    subtask.status = subtaskStatus(changes.completed);
+  }
   const subtasks = task.subtasks.map((s) => (s.id === subtaskId ? subtask : s));
   putSubtasks(store, task, subtasks, { type: 'subtask:updated', data: { taskId, subtask } }, now);
   return subtask;

@@ -1,8 +1,11 @@
 import { projectNotFound, sessionNotFound, taskNotFound, validationError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { Priority, Task, TaskStatus } from '../types.ts';
+import type { Priority, Task, TaskSessionStatus, TaskStatus } from '../types.ts';
 import { changedFields, checkVersion, type TimelineInput, timelineEvent, uniq } from './common.ts';
-import { changeLink, checkTaskSessions, setTaskSessions } from './links.ts';
+import { releaseFields } from './claims.ts';
+import { renewLease } from './leases.ts';
+import { changeLink, checkTaskSessions, linkTaskSessions } from './links.ts';
+import { byClaimOrder, checkAcyclic, CLOSED_TASK_STATUSES, isReady, TODO_STATUS } from './ready.ts';
 import type { Store } from './store.ts';
 
 export interface TaskInput {
@@ -29,6 +32,7 @@ export interface TaskPatch {
   skillIds?: string[];
   agentIds?: string[];
   sessionIds?: string[];
+  sessionStatus?: TaskSessionStatus | null;
   timeline?: TimelineInput[];
 }
 
@@ -38,6 +42,8 @@ export interface TaskFilter {
   /** `null` selects root tasks. */
   parentId?: string | null;
   sessionId?: string;
+  /** SPEC §10: only ready tasks, in claim order. */
+  ready?: boolean;
 }
 
 export function getTask(store: Store, id: string): Task {
@@ -49,7 +55,10 @@ export function getTask(store: Store, id: string): Task {
 function checkParent(store: Store, projectId: string, parentId: string, taskId?: string) {
   const parent = getTask(store, parentId);
   if (parent.projectId !== projectId) throw validationError('parentId names a task of another project', { field: 'parentId' });
-  for (let at: Task | undefined = parent; at; at = at.parentId ? store.get('task', at.parentId) : undefined) {
+  // Bounded: a chain longer than the number of tasks is a loop (load breaks those; never hang on one).
+  let steps = 0;
+  const limit = store.count('task');
+  for (let at: Task | undefined = parent; at && steps++ <= limit; at = at.parentId ? store.get('task', at.parentId) : undefined) {
     if (at.id === taskId) throw validationError('A task cannot be its own parent or ancestor', { field: 'parentId' });
   }
 }
@@ -61,16 +70,19 @@ function checkDependencies(store: Store, projectId: string, ids: string[], taskI
       throw validationError(`Dependency ${id} belongs to another project`, { field: 'dependencies' });
     }
   }
+  if (taskId !== undefined) checkAcyclic(store, taskId, ids);
 }
 
 function checkTimelineRefs(store: Store, entries: TimelineInput[]) {
   for (const e of entries) {
-    if (e.sessionId !== undefined && !store.has('session', e.sessionId)) throw sessionNotFound(e.sessionId);
+    if (e.sessionId === undefined) continue;
+    renewLease(store, e.sessionId);
+    if (!store.has('session', e.sessionId)) throw sessionNotFound(e.sessionId);
   }
 }
 
 /** `startedAt`/`completedAt` and the `status_changed` event for a status change. */
-function statusEffects(task: Task, status: TaskStatus, now: number): Partial<Task> {
+export function statusEffects(task: Task, status: TaskStatus, now: number): Partial<Task> {
   return {
     status,
     startedAt: task.startedAt ?? (status === 'in_progress' ? now : null),
@@ -88,7 +100,7 @@ export function createTask(store: Store, input: TaskInput): Task {
   const dependencies = uniq(input.dependencies ?? []);
   checkDependencies(store, input.projectId, dependencies);
   const now = Date.now();
-  const status = input.status ?? 'pending';
+  const status = input.status ?? TODO_STATUS;
   const task: Task = {
     id: newId('task'),
     projectId: input.projectId,
@@ -97,11 +109,14 @@ export function createTask(store: Store, input: TaskInput): Task {
     description: input.description ?? '',
     initialPrompt: input.initialPrompt ?? '',
     status,
+    sessionStatus: null,
     priority: input.priority ?? 'medium',
     sessionIds: [],
     skillIds: uniq(input.skillIds ?? []),
     agentIds: uniq(input.agentIds ?? []),
     dependencies,
+    claimedBy: null,
+    claimedAt: null,
     subtasks: [],
     timeline: [timelineEvent({ type: 'created', message: 'Task created' }, now)],
     createdAt: now,
@@ -117,7 +132,9 @@ export function updateTask(store: Store, id: string, patch: TaskPatch, ifMatch?:
   const current = getTask(store, id);
   checkVersion(current, ifMatch);
   const { sessionIds, timeline, ...fields } = patch;
-  if (fields.dependencies) fields.dependencies = uniq(fields.dependencies);
+  for (const key of ['dependencies', 'skillIds', 'agentIds'] as const) {
+    if (fields[key]) fields[key] = uniq(fields[key]);
+  }
   const changes: Partial<Task> = changedFields(current, fields);
   if (changes.parentId) checkParent(store, current.projectId, changes.parentId, id);
   if (changes.dependencies) checkDependencies(store, current.projectId, changes.dependencies, id);
@@ -126,12 +143,14 @@ export function updateTask(store: Store, id: string, patch: TaskPatch, ifMatch?:
 
   const now = Date.now();
   if (changes.status) Object.assign(changes, statusEffects(current, changes.status, now));
+  if (changes.status && CLOSED_TASK_STATUSES.includes(changes.status) && current.claimedBy !== null) {
+    Object.assign(changes, releaseFields({ ...current, ...changes }, `task ${changes.status}`, now, true));
+  }
   if (timeline?.length) {
     changes.timeline = [...changes.timeline ?? current.timeline, ...timeline.map((e) => timelineEvent({ ...e, taskId: e.taskId ?? id }, now))];
   }
-  store.update('task', current, changes, now);
-  if (sessionIds) setTaskSessions(store, id, uniq(sessionIds));
-  return store.get('task', id)!;
+  if (sessionIds) linkTaskSessions(store, current, uniq(sessionIds), changes, now);
+  return store.update('task', current, changes, now);
 }
 
 export function addTaskTimeline(store: Store, id: string, entry: TimelineInput): Task {
@@ -166,10 +185,12 @@ function candidates(store: Store, filter: TaskFilter): Iterable<string> {
 
 export function listTasks(store: Store, filter: TaskFilter): Task[] {
   const statuses = filter.status ? new Set(filter.status) : undefined;
-  return store.select('task', candidates(store, filter), (task) =>
+  const tasks = store.select('task', candidates(store, filter), (task) =>
     (filter.projectId === undefined || task.projectId === filter.projectId)
     && (filter.parentId === undefined || task.parentId === filter.parentId)
-    && (!statuses || statuses.has(task.status)));
+    && (!statuses || statuses.has(task.status))
+    && (!filter.ready || isReady(store, task)));
+  return filter.ready ? tasks.sort(byClaimOrder) : tasks;
 }
 
 export function childrenOf(store: Store, id: string): Task[] {

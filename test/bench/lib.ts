@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'maestro-server');
+/** `BENCH_BIN=<path>` runs another build (e.g. an older commit's) for before/after figures. */
+const BIN = process.env.BENCH_BIN ?? join(ROOT, 'bin', 'maestro-server');
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 /** `BENCH_QUICK=1` runs every workload, shorter and smaller, to check the benchmark itself. */

@@ -3,10 +3,12 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { claimNextThroughput, leaseTimerCost } from './coordination.ts';
 import { durableFilesPerSecond } from './disk.ts';
+import { bulkLink, historyAppend } from './history.ts';
 import { QUICK, ROOT, callOk, inTurns, startBare, startBareFanOut, startMaestro, stop } from './lib.ts';
 import {
-  fanOut, wsClient, getById, list, patch, postBurst, postSustained, readTemplate, seed, shutdown, startUp, writeDataset,
+  fanOut, wsClient, getById, replayUnderFanOut, list, patch, postBurst, postSustained, readTemplate, seed, shutdown, startUp, writeDataset,
 } from './workloads.ts';
 
 interface Row { name: string; value: number; unit: string; reference?: number; ratio?: number; goal?: string; pass?: boolean }
@@ -82,6 +84,16 @@ try {
   }
   await stop(bareFanOut);
 
+  console.log('9. replay of 10,000 events to a reconnecting client');
+  const replay = await replayUnderFanOut(server.url, seeded.ids, 10_000, 200, QUICK ? 50 : 200);
+  figures.replay = replay;
+  row('replay 10,000 events, alone (median of 3)', replay.replayAloneMs, 'ms');
+  row(`replay 10,000 events, under fan-out (median of ${replay.replays})`, replay.replayUnderLoadMs, 'ms');
+  row('replay: events, MB a replay', replay.replayed, `events (${replay.replayMb.toFixed(1)} MB)`);
+  row('fan-out 200 clients p99 while replays run', replay.during.p99, 'ms', { reference: replay.quiet.p99 });
+  row('fan-out 200 clients p50 while replays run', replay.during.p50, 'ms', { reference: replay.quiet.p50 });
+  row('fan-out while replays run: events missed', replay.during.missed, 'events', { goal: '0', pass: replay.during.missed === 0 });
+
   console.log('5. POST /api/tasks');
   const burstProject = await callOk(server.url, 'POST', '/api/projects', { name: 'Burst' });
   const burst = await postBurst(server.url, burstProject.id);
@@ -122,6 +134,48 @@ try {
   figures.shutdown = { ...down, diskFilesPerSecond: disk };
   // The reference is the time this disk needs for those files, from its own figure.
   row(`shutdown, ${down.pending} changes pending`, down.ms, 'ms', { reference: (1000 * down.pending) / disk, goal: '<= 1000 ms', pass: down.ms <= 1000 && down.exitCode === 0 && down.onDisk === down.pending });
+
+  console.log('9. one append to a long history');
+  const appends = [];
+  for (const entries of [1000, QUICK ? 20_000 : 100_000]) {
+    const a = await historyAppend(root, entries);
+    appends.push(a);
+    row(`append to a ${entries}-entry task timeline p50`, a.timeline.p50, 'ms');
+    row(`append to a ${entries}-entry session event list p50`, a.events.p50, 'ms');
+  }
+  figures.historyAppend = appends;
+  const [small, large] = appends;
+  row('append p50, long history vs 1,000 entries', large.timeline.p50, 'ms', {
+    reference: small.timeline.p50, goal: '<= 2x (same cost whatever the length)', pass: large.timeline.p50 <= 2 * small.timeline.p50,
+  });
+
+  console.log('10. one PATCH linking 3,000 tasks, 3 clients');
+  const linked = await bulkLink(root, QUICK ? 1000 : 3000);
+  figures.bulkLink = linked;
+  row(`PATCH linking ${linked.tasks} tasks`, linked.ms, 'ms');
+  row(`bytes sent to each client for ${linked.tasks} links`, linked.bytesPerClient / 1e6, 'MB', {
+    goal: '<= 2 KB a link', pass: linked.bytesPerClient <= 2000 * linked.tasks,
+  });
+
+  console.log('11. claim-next: 10,000 tasks, 50 agents');
+  const diskBeforeClaims = await diskFigure(1);
+  const claims = await claimNextThroughput(root);
+  const diskNearClaims = (diskBeforeClaims + await diskFigure(1)) / 2;
+  figures.claimNext = { ...claims, diskFilesPerSecond: diskNearClaims };
+  // Each claim makes a task file durable: the disk's own rate, taken beside it, says how much of the pace is the disk's.
+  row('claim-next, 10,000 tasks, 50 agents', claims.perSecond, 'claims/s');
+  row('claim-next: disk beside it', diskNearClaims, 'files/s');
+  row('claim-next p50', claims.p50, 'ms');
+  row('claim-next p99', claims.p99, 'ms');
+  row('claim-next: a task handed out twice', claims.duplicates, 'tasks', { goal: '0', pass: claims.duplicates === 0 });
+
+  console.log('12. lease timer, 10,000 leased sessions (event-loop delay, in-process)');
+  const leases = await leaseTimerCost(root) as Record<string, { p50: number; p99: number; max: number; ms: number }>;
+  figures.leaseTimer = leases;
+  row('event-loop delay p99, 10,000 leased, idle', leases.idleLeased.p99, 'ms', { reference: leases.idleUnleased.p99 });
+  row('event-loop delay max, 10,000 leased, idle', leases.idleLeased.max, 'ms', { reference: leases.idleUnleased.max });
+  row('10,000 leases run out at once: delay p99', leases.expiryWave.p99, 'ms');
+  row('10,000 leases run out at once: delay max', leases.expiryWave.max, 'ms');
 } finally {
   await rm(root, { recursive: true, force: true });
 }

@@ -1,12 +1,16 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import {
   type Proc, QUICK, call, callOk, countJson, diskMb, inParallel, load, median, percentile, rssMb, sleep, startMaestro, stop,
 } from './lib.ts';
 
+const HERE = dirname(fileURLToPath(import.meta.url));
 const CONNECTIONS = 64;
 /** One autocannon run; workloads that compare take turns, so each side gets two. */
 const SECONDS = QUICK ? 2 : 5;
@@ -234,5 +238,44 @@ export async function readTemplate(dataDir: string, projectId: string, taskId: s
   return {
     project: JSON.parse(await readFile(join(dataDir, 'projects', `${projectId}.json`), 'utf8')),
     task: JSON.parse(await readFile(join(dataDir, 'tasks', projectId, `${taskId}.json`), 'utf8')),
+  };
+}
+
+
+interface Replay { ms: number; replayed: number; bytes: number }
+
+/** Runs test/bench/replay-client.mjs; `stop()` ends it and gives every replay it made. */
+function replayClient(url: string, count: number, rounds: number) {
+  const child = spawn(process.execPath, [join(HERE, 'replay-client.mjs'), url, String(count), String(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const results = () => out.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Replay);
+  return {
+    done: exited.then(results),
+    stop: async () => { child.kill(); await exited; return results(); },
+  };
+}
+
+/**
+ * 9. Replay: `count` PATCHes fill the buffer; a client in another process reconnects
+ * `count` events behind, three times alone, then over and over while the fan-out to
+ * `clients` other clients is measured; the same fan-out without replays is the reference.
+ */
+export async function replayUnderFanOut(url: string, ids: string[], count: number, clients: number, samples: number) {
+  await inParallel(count, 32, (i) => callOk(url, 'PATCH', `/api/tasks/${pick(ids)}`, { title: `Replay ${i}` }));
+  const alone = await replayClient(url, count, 3).done;
+  const quiet = await fanOut(url, ids, clients, samples);
+  const running = replayClient(url, count, 0);
+  const during = await fanOut(url, ids, clients, samples);
+  const replays = await running.stop();
+  return {
+    replayAloneMs: median(alone.map((r) => r.ms)),
+    replayUnderLoadMs: median(replays.map((r) => r.ms)),
+    replays: replays.length,
+    replayed: median(replays.map((r) => r.replayed)),
+    replayMb: median(replays.map((r) => r.bytes)) / 1e6,
+    quiet,
+    during,
   };
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { client, FIXTURE_SKILLS, type HttpResult, startTestServer, type TestServer } from '../helpers.ts';
+import { assertError, client, FIXTURE_SKILLS, type HttpResult, startTestServer, type TestServer } from '../helpers.ts';
 
 /** The header the CLI puts on every request, body or not. */
 const CLI_HEADERS = { 'content-type': 'application/json', accept: 'application/json' };
@@ -66,33 +66,56 @@ describe('§2/§5 compatibility with the original Maestro CLI', () => {
     assert.deepEqual(unlinked.body.taskIds, []);
   });
 
-  it('PATCH of a task with sessionStatus and updateSource: 200, the extra fields ignored and not stored', async () => {
+  it('PATCH of a task with updateSource "session": only sessionStatus applies, other fields ignored and not stored', async () => {
     const task = await newTask();
-    const res = await cli.patch(`/api/tasks/${task.id}`, { status: 'in_progress', sessionStatus: 'working', updateSource: 'session' });
-    assert.equal(res.status, 200);
-    assert.equal(res.body.status, 'in_progress');
+    const res = await cli.patch(`/api/tasks/${task.id}`, {
+      status: 'in_progress', title: '', sessionStatus: 'working', updateSource: 'session', sessionId: 'sess_gone',
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.status, 'todo');
+    assert.equal(res.body.title, task.title);
+    assert.equal(res.body.sessionStatus, 'working');
     const stored = (await api.get(`/api/tasks/${task.id}`)).body;
     for (const body of [res.body, stored]) {
-      assert.ok(!('sessionStatus' in body));
-      assert.ok(!('updateSource' in body));
+      assert.equal(body.sessionStatus, 'working');
+      assert.ok(!('updateSource' in body) && !('sessionId' in body));
+    }
+  });
+
+  it('without updateSource "session", sessionStatus is an ordinary field beside the others', async () => {
+    const task = await newTask();
+    const res = await cli.patch(`/api/tasks/${task.id}`, { status: 'in_progress', sessionStatus: 'blocked', updateSource: 'user' });
+    assert.equal(res.status, 200);
+    assert.deepEqual([res.body.status, res.body.sessionStatus], ['in_progress', 'blocked']);
+    const cleared = await cli.patch(`/api/tasks/${task.id}`, { sessionStatus: null });
+    assert.equal(cleared.body.sessionStatus, null);
+  });
+
+  it('an invalid sessionStatus is 400, as a report or not', async () => {
+    const task = await newTask();
+    for (const body of [{ sessionStatus: 'idle' }, { sessionStatus: 'idle', updateSource: 'session' }]) {
+      assertError(await cli.patch(`/api/tasks/${task.id}`, body), 400, 'VALIDATION_ERROR');
     }
   });
 
   it('a PATCH of only unknown fields is a no-op', async () => {
     const task = await newTask();
-    const res = await cli.patch(`/api/tasks/${task.id}`, { sessionStatus: 'idle', updateSource: 'user' });
+    const res = await cli.patch(`/api/tasks/${task.id}`, { updateSource: 'user', claimedBy: 'x' });
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, task);
   });
 
-  it('task status "todo" is accepted as "pending"', async () => {
+  it('task status "todo" is stored and "pending" is its input synonym', async () => {
     const task = await newTask();
+    assert.equal(task.status, 'todo');
     await cli.patch(`/api/tasks/${task.id}`, { status: 'in_progress' });
-    const res = await cli.patch(`/api/tasks/${task.id}`, { status: 'todo' });
+    const res = await cli.patch(`/api/tasks/${task.id}`, { status: 'pending' });
     assert.equal(res.status, 200);
-    assert.equal(res.body.status, 'pending');
-    const list = await cli.get(`/api/tasks?projectId=${project.id}&status=todo`);
-    assert.ok(list.body.some((t: any) => t.id === task.id));
+    assert.equal(res.body.status, 'todo');
+    for (const status of ['todo', 'pending']) {
+      const list = await cli.get(`/api/tasks?projectId=${project.id}&status=${status}`);
+      assert.ok(list.body.some((t: any) => t.id === task.id), status);
+    }
   });
 
   it('a session with the id the CLI chose: created, read, updated, deleted by that id', async () => {
@@ -101,11 +124,12 @@ describe('§2/§5 compatibility with the original Maestro CLI', () => {
     const created = await cli.post('/api/sessions', { id, projectId: project.id, taskIds: [task.id], name: 'from cli', strategy: 'simple' });
     assert.equal(created.status, 201);
     assert.equal(created.body.id, id);
-    assert.ok(!('strategy' in created.body));
+    assert.equal(created.body.strategy, 'simple');
     assert.deepEqual((await cli.get(`/api/tasks/${task.id}`)).body.sessionIds, [id]);
     const patched = await cli.patch(`/api/sessions/${id}`, { status: 'running', strategy: 'queue', updateSource: 'session' });
     assert.equal(patched.status, 200);
-    assert.ok(!('strategy' in patched.body) && !('updateSource' in patched.body));
+    assert.equal(patched.body.strategy, 'queue');
+    assert.ok(!('updateSource' in patched.body));
     assert.equal((await cli.get(`/api/sessions/${id}`)).body.id, id);
     assert.equal((await cli.delete(`/api/sessions/${id}`)).status, 200);
   });
@@ -146,7 +170,8 @@ describe('§2/§5 compatibility with the original Maestro CLI', () => {
     assert.equal(m.spawnedBy, parent.id);
     assert.equal(m.spawnReason, 'delegate');
     assert.notEqual(res.body.sessionId, parent.id);
-    assert.ok(!('strategy' in m) && !('strategy' in res.body.session));
+    assert.ok(!('strategy' in m));
+    assert.deepEqual([res.body.session.strategy, res.body.session.spawnSource, res.body.session.spawnedBy], ['simple', 'session', parent.id]);
     assert.equal(res.body.session.status, 'spawning');
     // Then the CLI inside the new terminal moves it to running.
     const running = await cli.patch(`/api/sessions/${res.body.sessionId}`, { status: 'running' });

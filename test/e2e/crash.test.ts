@@ -1,7 +1,9 @@
 /**
  * SPEC §7 durability under SIGKILL: kill -9 a real server at random moments while
- * clients create, patch, link and unlink; after each kill every file parses,
- * nothing answered before the loss window is missing, and links agree.
+ * clients create, patch, re-parent, change dependencies, link and unlink; after
+ * each kill every file parses, nothing answered before the loss window is missing,
+ * links agree, no parent chain loops, no dependency cycle is left, and the server
+ * still answers a walk up a parent chain (issue 9 item 2).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -53,14 +55,20 @@ function load(url: string, projectId: string, random: () => number) {
     const tasks = [...acked.tasks.keys()];
     const sessions = [...acked.sessions.keys()];
     const r = random();
-    if (r < 0.3 || tasks.length < 3) {
+    if (r < 0.25 || tasks.length < 3) {
       const res = await api.post('/api/tasks', { projectId, title: `t${Date.now()}` });
       if (res.status === 201) acked.tasks.set(res.body.id, { at: Date.now() });
-    } else if (r < 0.55) {
+    } else if (r < 0.62) {
+      // A description, a new parent (or none), or new dependencies: re-parents in one
+      // flush batch are what left A→B, B→A after a kill.
       const id = pick(tasks);
-      const res = await api.patch(`/api/tasks/${id}`, { description: `d${random()}` });
+      const kind = random();
+      const patch = kind < 0.3 ? { description: `d${random()}` }
+        : kind < 0.7 ? { parentId: random() < 0.2 ? null : pick(tasks) }
+          : { dependencies: random() < 0.2 ? [] : [pick(tasks), pick(tasks)].filter((d) => d !== id) };
+      const res = await api.patch(`/api/tasks/${id}`, patch);
       if (res.status === 200) acked.versions.set(id, { version: res.body.version, at: Date.now() });
-    } else if (r < 0.7 || sessions.length === 0) {
+    } else if (r < 0.72 || sessions.length === 0) {
       const res = await api.post('/api/sessions', { projectId, taskIds: [pick(tasks), pick(tasks)] });
       if (res.status === 201) acked.sessions.set(res.body.id, { at: Date.now() });
     } else if (r < 0.9) {
@@ -107,6 +115,7 @@ describe('§7 SIGKILL during writes', () => {
       }
       proc = await startProcess(env);
       await checkNothingOldLost(proc.url, killedAt - LOSS_WINDOW_MS, kill);
+      await checkGraphs(proc.url, projectId, kill);
     }
     proc.child.kill('SIGINT');
     assert.equal(await proc.exited, 0);
@@ -147,4 +156,36 @@ async function checkNothingOldLost(url: string, cutoff: number, kill: number) {
     if (!t) acked.versions.delete(id);
     else if (t.version < v.version) acked.versions.set(id, { version: t.version, at: v.at });
   }
+}
+
+/** Parent chains end, dependencies are acyclic and name tasks that exist; a walk up a chain answers. */
+async function checkGraphs(url: string, projectId: string, kill: number) {
+  const api = client(url);
+  const tasks: any[] = (await api.get('/api/tasks')).body;
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  for (const t of tasks) {
+    let steps = 0;
+    for (let at = t; at.parentId !== null; at = byId.get(at.parentId)) {
+      assert.ok(byId.has(at.parentId), `kill ${kill}: ${at.id} has a missing parent ${at.parentId}`);
+      assert.ok(++steps <= tasks.length, `kill ${kill}: the parent chain of ${t.id} loops`);
+    }
+    for (const d of t.dependencies) assert.ok(byId.has(d), `kill ${kill}: ${t.id} depends on missing ${d}`);
+  }
+  const state = new Map<string, 'open' | 'done'>();
+  const acyclic = (id: string): boolean => {
+    if (state.get(id) === 'done') return true;
+    if (state.get(id) === 'open') return false;
+    state.set(id, 'open');
+    const ok = byId.get(id).dependencies.every(acyclic);
+    state.set(id, 'done');
+    return ok;
+  };
+  for (const t of tasks) assert.ok(acyclic(t.id), `kill ${kill}: a dependency cycle through ${t.id}`);
+  const deepest = tasks.find((t) => t.parentId !== null) ?? tasks[0];
+  const child = await Promise.race([
+    api.post('/api/tasks', { projectId, title: 'walk', parentId: deepest.id }),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`kill ${kill}: no answer to a child under ${deepest.id}`)), 5000)),
+  ]);
+  assert.equal(child.status, 201, child.text);
+  acked.tasks.set(child.body.id, { at: Date.now() });
 }

@@ -118,7 +118,7 @@ describe('fuzz: every POST/PATCH/PUT route (fast-check, seed 42)', () => {
   let server: TestServer;
   let base: URL;
   const protoNames = Object.getOwnPropertyNames(Object.prototype).sort();
-  let P = '', P2 = '', T1 = '', T2 = '', T3 = '', S = '', ST = '';
+  let P = '', P2 = '', T1 = '', T2 = '', T3 = '', S = '', ST = '', T4 = '', S4 = '';
   let cases = 0;
   /** Per route: how many answers were successes and how many errors (both must occur). */
   const outcomes = new Map<string, { ok: number; err: number }>();
@@ -134,7 +134,8 @@ describe('fuzz: every POST/PATCH/PUT route (fast-check, seed 42)', () => {
   };
 
   before(async () => {
-    server = await startTestServer({ WRITE_DEBOUNCE_MS: '200' });
+    // No spawn cap: the fuzz spawns hundreds of sessions in one project (the cap has its own tests).
+    server = await startTestServer({ WRITE_DEBOUNCE_MS: '200', MAX_ACTIVE_SESSIONS: '0' });
     base = new URL(server.url);
     P = (await call('POST', '/api/projects', { name: 'fuzz' })).body.id;
     P2 = (await call('POST', '/api/projects', { name: 'other' })).body.id;
@@ -143,7 +144,10 @@ describe('fuzz: every POST/PATCH/PUT route (fast-check, seed 42)', () => {
     T3 = (await call('POST', '/api/tasks', { projectId: P2, title: 't3' })).body.id;
     S = (await call('POST', '/api/sessions', { projectId: P, taskIds: [T1] })).body.id;
     ST = (await call('POST', `/api/tasks/${T1}/subtasks`, { title: 'st' })).body.id;
-    for (const id of [P, P2, T1, T2, T3, S, ST]) assert.match(String(id), /^[A-Za-z0-9_-]+$/);
+    // A pair only the claim routes touch, so their valid bodies always succeed.
+    T4 = (await call('POST', '/api/tasks', { projectId: P, title: 't4' })).body.id;
+    S4 = (await call('POST', '/api/sessions', { projectId: P, taskIds: [] })).body.id;
+    for (const id of [P, P2, T1, T2, T3, S, ST, T4, S4]) assert.match(String(id), /^[A-Za-z0-9_-]+$/);
   });
 
   after(async () => {
@@ -181,7 +185,8 @@ describe('fuzz: every POST/PATCH/PUT route (fast-check, seed 42)', () => {
     { name: 'POST /api/tasks/:id/timeline', method: 'POST', path: () => `/api/tasks/${T1}/timeline`, valid: () => ({ message: 'm', type: 'milestone', sessionId: S }) },
     { name: 'POST /api/tasks/:id/subtasks', method: 'POST', path: () => `/api/tasks/${T1}/subtasks`, valid: () => ({ title: 's', description: 'd', order: 3 }) },
     { name: 'PATCH /api/tasks/:id/subtasks/:sid', method: 'PATCH', path: () => `/api/tasks/${T1}/subtasks/${ST}`, valid: () => ({ title: 's2', description: 'd', completed: true, order: 1 }) },
-    { name: 'PUT /api/tasks/:id/subtasks/:sid', method: 'PUT', path: () => `/api/tasks/${T1}/subtasks/${ST}`, valid: () => ({ title: 's3', completed: false }) },
+    // A second body for the same route: PUT there is 405 (SPEC §2), so the unchecking update goes by PATCH.
+    { name: 'PATCH /api/tasks/:id/subtasks/:sid (uncheck)', method: 'PATCH', path: () => `/api/tasks/${T1}/subtasks/${ST}`, valid: () => ({ title: 's3', completed: false }) },
     {
       name: 'POST /api/sessions', method: 'POST', path: () => '/api/sessions',
       valid: () => ({ projectId: P, taskIds: [T1], name: 'n', agentId: 'a', status: 'running', env: { A: 'b' }, metadata: { k: 'v' } }),
@@ -202,6 +207,8 @@ describe('fuzz: every POST/PATCH/PUT route (fast-check, seed 42)', () => {
         context: { reason: 'r' }, model: 'm', permissionMode: 'p',
       }),
     },
+    { name: 'POST /api/tasks/:id/claim', method: 'POST', path: () => `/api/tasks/${T4}/claim`, valid: () => ({ sessionId: S4 }) },
+    { name: 'POST /api/tasks/:id/release', method: 'POST', path: () => `/api/tasks/${T4}/release`, valid: () => ({ sessionId: S4 }) },
   ];
 
   function checkResponse(res: Res, what: string): any {

@@ -332,3 +332,84 @@ describe('§4/§7 links survive a restart', () => {
     await assertLinksConsistent(api);
   });
 });
+
+describe('§3/§4 many links in one request: linear work, events proportionate', () => {
+  let api: Api;
+  let events: EventLog;
+  let project: Project;
+  useApiServer(['bulk'], (f) => ({ api, events, projects: [project] } = f));
+  /** Clears the log once every event sent so far has arrived: a pong comes after them on the one socket. */
+  async function settled() {
+    events.clear();
+    events.ws.send(JSON.stringify({ type: 'ping' }));
+    await events.next((m) => m.type === 'pong');
+    events.clear();
+  }
+
+  const COUNT = 300;
+  const bytes = (messages: WsMessage[]) => messages.reduce((n, m) => n + JSON.stringify(m).length, 0);
+  async function manyTasks(count: number) {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) ids.push((await entities(api).create('task', { projectId: project.id, title: `t${i}` })).id);
+    return ids;
+  }
+
+  it('PATCH taskIds linking 300 tasks: 3 events a link, then one session:updated; the session version grows by one', async () => {
+    const taskIds = await manyTasks(COUNT);
+    const s = await entities(api).create('session', { projectId: project.id, taskIds: [] });
+    await settled();
+    const res = await api.patch(`/api/sessions/${s.id}`, { name: 'bulk', taskIds });
+    assert.equal(res.status, 200);
+    await events.next((m) => m.type === 'session:updated');
+    assert.deepEqual(res.body.taskIds, taskIds);
+    assert.equal(res.body.name, 'bulk');
+    assert.equal(res.body.version, s.version + 1, 'one request, one change of the session');
+    const log = events.events;
+    assert.equal(log.length, 3 * COUNT + 1);
+    taskIds.forEach((taskId, i) => {
+      assert.deepEqual(log.slice(3 * i, 3 * i + 3).map((m) => m.type), ['session:task_added', 'task:session_added', 'task:updated']);
+      assert.deepEqual(log[3 * i].data, { sessionId: s.id, taskId });
+      assert.equal(log[3 * i + 2].data.id, taskId);
+      assert.deepEqual(log[3 * i + 2].data.sessionIds, [s.id]);
+    });
+    assert.equal(log.at(-1)!.type, 'session:updated');
+    assert.deepEqual(log.at(-1)!.data, res.body);
+    // Linear: each link costs a task and two small events; the session is sent once.
+    const perTask = bytes(log.filter((m) => m.type === 'task:updated')) / COUNT;
+    assert.ok(bytes(log) < COUNT * (perTask + 400) + 2 * res.text.length, `${bytes(log)} bytes sent`);
+    for (const id of taskIds.slice(0, 3)) assert.deepEqual((await entities(api).get('task', id)).sessionIds, [s.id]);
+  });
+
+  it('PATCH taskIds unlinking 300 tasks: 3 events an unlink, one session:updated', async () => {
+    const taskIds = await manyTasks(COUNT);
+    const s = await entities(api).create('session', { projectId: project.id, taskIds });
+    await settled();
+    const res = await api.patch(`/api/sessions/${s.id}`, { taskIds: taskIds.slice(0, 1) });
+    assert.equal(res.status, 200);
+    await events.next((m) => m.type === 'session:updated');
+    assert.deepEqual(res.body.taskIds, taskIds.slice(0, 1));
+    assert.equal(res.body.version, s.version + 1);
+    assert.equal(events.events.length, 3 * (COUNT - 1) + 1);
+    assert.deepEqual(events.types().filter((t) => t.startsWith('session:')).slice(-2), ['session:task_removed', 'session:updated']);
+    const last = (await entities(api).get('task', taskIds[COUNT - 1])).timeline.at(-1)!;
+    assert.deepEqual([last.type, last.sessionId], ['session_ended', s.id]);
+  });
+
+  it('PATCH sessionIds linking a task to 200 sessions: one task:updated at the end with one session_started a session', async () => {
+    const [taskId] = await manyTasks(1);
+    const sessionIds: string[] = [];
+    for (let i = 0; i < 200; i++) sessionIds.push((await entities(api).create('session', { projectId: project.id, taskIds: [] })).id);
+    await settled();
+    const res = await api.patch(`/api/tasks/${taskId}`, { sessionIds });
+    assert.equal(res.status, 200);
+    await events.next((m) => m.type === 'task:updated');
+    assert.deepEqual(res.body.sessionIds, sessionIds);
+    assert.equal(res.body.version, 2);
+    assert.deepEqual(res.body.timeline.slice(1).map((e: any) => [e.type, e.sessionId]), sessionIds.map((id) => ['session_started', id]));
+    const log = events.events;
+    assert.equal(log.length, 3 * 200 + 1);
+    assert.deepEqual(log.slice(0, 3).map((m) => m.type), ['session:task_added', 'task:session_added', 'session:updated']);
+    assert.deepEqual(log.filter((m) => m.type === 'task:updated').map((m) => m.data), [res.body]);
+    assert.equal(log.at(-1)!.type, 'task:updated');
+  });
+});

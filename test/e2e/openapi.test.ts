@@ -97,7 +97,8 @@ describe('§13 GET /openapi.json', () => {
   });
 
   it('every answer to a probe of every route is one the document lists for it, successes matching their schema', async () => {
-    const routes = routeTable().filter((r) => !r.rpc);
+    // An event stream never ends on its own: the feed is probed in its own test below.
+    const routes = routeTable().filter((r) => !r.rpc && r.response.contentType !== 'text/event-stream');
     const task = await entities(api).create('task', { projectId: project.id, title: 'probe' });
     const session = await entities(api).create('session', { projectId: project.id, taskIds: [task.id] });
     const subtask = (await api.post(`/api/tasks/${task.id}/subtasks`, { title: 's' })).body;
@@ -148,5 +149,23 @@ describe('§13 GET /openapi.json', () => {
     }
     assert.equal(probes, routes.length * 3 * bodies.length);
     assert.ok(successes >= routes.length, `${successes} successful answers checked against their schema`);
+  });
+
+  it('the event feed answers the status and content type its route documents', async () => {
+    const streams = routeTable().filter((r) => r.response.contentType === 'text/event-stream');
+    assert.deepEqual(streams.map((r) => `${r.method} ${r.path}`), ['GET /api/events']);
+    for (const route of streams) {
+      const op = document.paths[openApiPath(route.path)][route.method.toLowerCase()];
+      const abort = new AbortController();
+      const res = await fetch(`${server.url}${route.path}`, { signal: abort.signal });
+      try {
+        assert.ok(op.responses[String(res.status)].content['text/event-stream'], `${res.status}`);
+        assert.equal(res.headers.get('content-type')?.split(';')[0], 'text/event-stream');
+        assert.deepEqual(op.parameters.filter((p: { in: string }) => p.in === 'query').map((p: { name: string }) => p.name).sort(),
+          ['serverId', 'since', 'token']);
+      } finally {
+        abort.abort();
+      }
+    }
   });
 });

@@ -58,7 +58,7 @@ describe('§9 process', () => {
       const onDisk = JSON.parse(await readFile(join(dir, 'tasks', project.id, `${task.id}.json`), 'utf8'));
       assert.deepEqual(onDisk.sessionIds, [session.id]);
       assert.equal(onDisk.subtasks.length, 1);
-      assert.deepEqual((await readdir(dir)).sort(), ['corrupt', 'projects', 'sessions', 'tasks']);
+      assert.deepEqual((await readdir(dir)).sort(), ['corrupt', 'projects', 'sessions', 'tasks', 'templates']);
     });
   }
 
@@ -89,7 +89,8 @@ describe('§9 process', () => {
     assert.equal(await readFile(join(dir, '.lock'), 'utf8'), `${first.child.pid}\n`);
     const second = await runToExit({ DATA_DIR: dir });
     assert.equal(second.code, 1);
-    assert.equal(second.stderr, `maestro-server: data folder ${dir} is in use by another maestro-server (pid ${first.child.pid})\n`);
+    assert.equal(second.stderr, `maestro-server: data folder ${dir} is locked by pid ${first.child.pid}, which is running but may not `
+      + `be a maestro-server; if no server uses this folder, delete ${join(dir, '.lock')}\n`);
     first.child.kill('SIGKILL');
     await first.exited;
     const third = await startProcess({ DATA_DIR: dir });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertError, client, EventLog, type HttpResult, sleep, startTestServer, type TestServer } from '../helpers.ts';
+import { assertError, client, EventLog, type HttpResult, sleep, startTestServer, type TestServer, waitFor } from '../helpers.ts';
 
 const PROJECT_KEYS = ['createdAt', 'description', 'id', 'name', 'updatedAt', 'version', 'workingDir'];
 const ID = /^proj_\d+_[a-z0-9]+$/;
@@ -222,6 +222,48 @@ describe('§2 projects', () => {
     assertError(await api.delete(`/api/projects/${p.id}`), 400, 'PROJECT_HAS_DEPENDENCIES');
     assert.equal((await api.delete(`/api/sessions/${session.body.id}`)).status, 200);
     assert.equal((await api.delete(`/api/projects/${p.id}`)).status, 200);
+  });
+
+  it('DELETE is refused while a session is active, whichever active status it has (spawning, idle, working, running, needs_input)', async () => {
+    const p = await create({ name: 'lambda' });
+    for (const status of ['spawning', 'idle', 'working', 'running', 'needs_input']) {
+      const session = await api.post('/api/sessions', { projectId: p.id, status });
+      assert.equal(session.status, 201, session.text);
+      events.clear();
+      const res = await api.delete(`/api/projects/${p.id}`);
+      assertError(res, 400, 'PROJECT_HAS_DEPENDENCIES');
+      assert.deepEqual(res.body.details, { tasks: 0, activeSessions: 1 }, status);
+      assert.deepEqual(await eventTypes(events), []);
+      assert.equal((await api.patch(`/api/sessions/${session.body.id}`, { status: 'stopped' })).status, 200);
+    }
+    assert.equal((await api.delete(`/api/projects/${p.id}`)).status, 200);
+  });
+
+  it('DELETE takes the ended sessions (completed, failed, stopped) and their manifests with the project, each with session:deleted', async () => {
+    const p = await create({ name: 'mu', workingDir: '/tmp/mu' });
+    const task = (await api.post('/api/tasks', { projectId: p.id, title: 't' })).body;
+    const spawned = (await api.post('/api/sessions/spawn', { projectId: p.id, taskIds: [task.id] })).body;
+    assert.equal(await fileExists(spawned.manifestPath), true);
+    const ended: string[] = [spawned.sessionId];
+    await api.patch(`/api/sessions/${spawned.sessionId}`, { status: 'completed' });
+    for (const status of ['failed', 'stopped']) ended.push((await api.post('/api/sessions', { projectId: p.id, status })).body.id);
+    const elsewhere = (await api.post('/api/sessions', { projectId: (await create({ name: 'nu' })).id, status: 'completed' })).body;
+    // Tasks still block: the UI deletes them first.
+    assertError(await api.delete(`/api/projects/${p.id}`), 400, 'PROJECT_HAS_DEPENDENCIES');
+    assert.equal((await api.delete(`/api/tasks/${task.id}`)).status, 200);
+    events.clear();
+    const res = await api.delete(`/api/projects/${p.id}`, undefined, { headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, { success: true, id: p.id });
+    await waitFor(() => events.events.some((e) => e.type === 'project:deleted'));
+    const seen = events.events;
+    assert.deepEqual(seen.map((e) => e.type), ['session:deleted', 'session:deleted', 'session:deleted', 'project:deleted']);
+    assert.deepEqual(seen.slice(0, 3).map((e) => e.data.id).sort(), [...ended].sort());
+    for (const id of ended) assertError(await api.get(`/api/sessions/${id}`), 404, 'SESSION_NOT_FOUND');
+    assert.equal((await api.get(`/api/sessions/${elsewhere.id}`)).status, 200);
+    await server.writer.flush();
+    for (const id of ended) assert.equal(await fileExists(join(server.dataDir, 'sessions', `${id}.json`)), false, id);
+    await waitFor(async () => !(await fileExists(spawned.manifestPath)));
   });
 
   it('GET, PUT, PATCH and DELETE of an unknown project answer 404 PROJECT_NOT_FOUND', async () => {

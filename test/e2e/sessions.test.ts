@@ -9,7 +9,8 @@ import { before, beforeEach, describe, it } from 'node:test';
 import { type Api, assertError, EventLog, sleep, useApiServer } from '../helpers.ts';
 
 const ENDED = ['completed', 'failed', 'stopped'];
-const ACTIVE = ['spawning', 'running', 'needs_input'];
+/** Active statuses; `idle` and `working` are the original UI's words (SPEC §1). */
+const ACTIVE = ['spawning', 'idle', 'working', 'running', 'needs_input'];
 
 describe('§1/§2 sessions', () => {
   let api: Api;
@@ -41,7 +42,8 @@ describe('§1/§2 sessions', () => {
       assert.match(s.id, /^sess_\d+_[a-z0-9]+$/);
       assert.deepEqual({ ...s, id: undefined, name: undefined, startedAt: undefined, lastActivity: undefined }, {
         id: undefined, name: undefined, startedAt: undefined, lastActivity: undefined,
-        projectId: project.id, taskIds: [], agentId: null, status: 'running', env: {}, events: [], timeline: [],
+        projectId: project.id, taskIds: [], agentId: null, status: 'running', strategy: 'simple', role: null, spawnSource: null,
+        spawnedBy: null, model: null, queue: null, env: {}, events: [], timeline: [],
         metadata: {}, completedAt: null, hostname: hostname(), platform: platform(), version: 1,
       });
       assert.ok(Number.isInteger(s.startedAt) && s.startedAt >= before && s.startedAt <= afterCreate);
@@ -169,7 +171,7 @@ describe('§1/§2 sessions', () => {
 
     it('active=true: not completed, failed or stopped', async () => {
       assert.deepEqual(await list(`?projectId=${p.id}&active=true`), ACTIVE.map((s) => byStatus[s]).sort());
-      assert.deepEqual(await list(`?taskId=${tb.id}&active=true`), [byStatus.spawning, byStatus.needs_input].sort());
+      assert.deepEqual(await list(`?taskId=${tb.id}&active=true`), [byStatus.spawning, byStatus.idle, byStatus.working, byStatus.needs_input].sort());
     });
 
     it('no filter lists every session', async () => {
@@ -183,7 +185,8 @@ describe('§1/§2 sessions', () => {
       const s = await newSession();
       let version = s.version;
       for (const [status, ended] of [
-        ['completed', true], ['running', false], ['failed', true], ['needs_input', false], ['stopped', true], ['running', false],
+        ['completed', true], ['running', false], ['failed', true], ['needs_input', false], ['stopped', true], ['idle', false],
+        ['completed', true], ['working', false], ['stopped', true], ['running', false],
       ] as const) {
         await tick();
         const before = Date.now();

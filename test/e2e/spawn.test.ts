@@ -5,10 +5,17 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Logger } from '../../src/log.ts';
-import { client, EventLog, FIXTURE_SKILLS, startTestServer, type TestServer } from '../helpers.ts';
+import { access, readdir, readFile, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { assertError, client, EventLog, FIXTURE_SKILLS, startTestServer, type TestServer, waitFor } from '../helpers.ts';
+
+const exists = (path: string) => access(path).then(() => true, () => false);
 
 const SERVER_URL = 'http://maestro.example.test:4545';
-const MAESTRO_KEYS = ['MAESTRO_PROJECT_ID', 'MAESTRO_ROLE', 'MAESTRO_SERVER_URL', 'MAESTRO_SESSION_ID', 'MAESTRO_SKILLS', 'MAESTRO_TASK_IDS'];
+const MAESTRO_KEYS = [
+  'MAESTRO_MANIFEST_PATH', 'MAESTRO_PROJECT_ID', 'MAESTRO_ROLE', 'MAESTRO_SERVER_URL', 'MAESTRO_SESSION_ID', 'MAESTRO_SKILLS',
+  'MAESTRO_STRATEGY', 'MAESTRO_TASK_IDS',
+];
 
 describe('§5 POST /api/sessions/spawn', () => {
   let server: TestServer;
@@ -23,7 +30,7 @@ describe('§5 POST /api/sessions/spawn', () => {
   let foreign: any;
 
   before(async () => {
-    server = await startTestServer({ SKILLS_DIR: FIXTURE_SKILLS, SERVER_URL }, { logger });
+    server = await startTestServer({ SKILLS_DIR: FIXTURE_SKILLS, SERVER_URL, MAX_ACTIVE_SESSIONS: '0' }, { logger });
     api = client(server.url);
     project = (await api.post('/api/projects', { name: 'app', workingDir: '/home/dev/app' })).body;
     other = (await api.post('/api/projects', { name: 'other', workingDir: '/home/dev/other' })).body;
@@ -114,10 +121,11 @@ describe('§5 POST /api/sessions/spawn', () => {
   });
 
   describe('the created session', () => {
-    it('answers 201 {success, sessionId, session, env, missingSkills} and the session is stored', async () => {
+    it('answers 201 {success, sessionId, session, env, manifestPath, missingSkills} and the session is stored', async () => {
       const res = await spawn({ projectId: project.id, taskIds: [t1.id] });
       assert.equal(res.status, 201);
-      assert.deepEqual(Object.keys(res.body).sort(), ['env', 'missingSkills', 'session', 'sessionId', 'success']);
+      assert.deepEqual(Object.keys(res.body).sort(), ['env', 'manifestPath', 'missingSkills', 'session', 'sessionId', 'success']);
+      assert.equal(res.body.manifestPath, join(server.dataDir, 'manifests', `${res.body.sessionId}.json`));
       assert.equal(res.body.success, true);
       assert.equal(res.body.sessionId, res.body.session.id);
       assert.match(res.body.sessionId, /^sess_\d+_[a-z0-9]+$/);
@@ -138,6 +146,30 @@ describe('§5 POST /api/sessions/spawn', () => {
       assert.equal(s.completedAt, null);
       assert.equal(s.version, 1);
       assert.deepEqual(s.events, []);
+      assert.deepEqual([s.strategy, s.role, s.spawnSource, s.spawnedBy, s.model, s.queue], ['simple', 'worker', 'api', null, null, null]);
+    });
+
+    it('carries role, spawnSource, spawnedBy and model top-level too (what the original UI reads)', async () => {
+      const res = await spawn({
+        projectId: project.id, taskIds: [t1.id], role: 'orchestrator', spawnSource: 'ui', spawnedBy: 'sess_p', model: 'opus',
+      });
+      const s = res.body.session;
+      assert.deepEqual([s.role, s.spawnSource, s.spawnedBy, s.model], ['orchestrator', 'ui', 'sess_p', 'opus']);
+    });
+
+    it('strategy: simple by default, queue makes the queue from taskIds in order, tree is refused with 400', async () => {
+      const queued = await spawn({ projectId: project.id, taskIds: [t2.id, t1.id], strategy: 'queue' });
+      assert.equal(queued.status, 201);
+      assert.equal(queued.body.session.strategy, 'queue');
+      assert.equal(queued.body.env.MAESTRO_STRATEGY, 'queue');
+      assert.deepEqual(queued.body.session.queue.items.map((i: any) => [i.taskId, i.status]), [[t2.id, 'queued'], [t1.id, 'queued']]);
+      assert.equal(queued.body.session.queue.currentIndex, -1);
+      events.clear();
+      const res = await assertRefused({ projectId: project.id, taskIds: [t1.id], strategy: 'tree' }, 400, 'VALIDATION_ERROR');
+      assert.match(res.body.message, /strategy/);
+      for (const strategy of ['Simple', '', null, 1]) {
+        await assertRefused({ projectId: project.id, taskIds: [t1.id], strategy }, 400, 'VALIDATION_ERROR');
+      }
     });
 
     it('records role, skills, spawnSource, spawnedBy, spawnReason, context, model and permissionMode in metadata', async () => {
@@ -180,7 +212,7 @@ describe('§5 POST /api/sessions/spawn', () => {
   });
 
   describe('env', () => {
-    it('holds exactly the six MAESTRO_* variables', async () => {
+    it('holds exactly the eight MAESTRO_* variables, the manifest path absolute', async () => {
       const res = await spawn({ projectId: project.id, taskIds: [t2.id, t1.id], role: 'orchestrator', skills: ['deploy'] });
       assert.deepEqual(res.body.env, {
         MAESTRO_SESSION_ID: res.body.sessionId,
@@ -189,7 +221,10 @@ describe('§5 POST /api/sessions/spawn', () => {
         MAESTRO_SERVER_URL: SERVER_URL,
         MAESTRO_SKILLS: 'maestro-orchestrator,deploy',
         MAESTRO_ROLE: 'orchestrator',
+        MAESTRO_STRATEGY: 'simple',
+        MAESTRO_MANIFEST_PATH: res.body.manifestPath,
       });
+      assert.ok(isAbsolute(res.body.env.MAESTRO_MANIFEST_PATH));
       assert.deepEqual(Object.keys(res.body.session.env).sort(), MAESTRO_KEYS);
     });
 
@@ -233,7 +268,7 @@ describe('§5 POST /api/sessions/spawn', () => {
       }
     });
 
-    it('broadcasts session:created, the link events, then session:spawn_request', async () => {
+    it('broadcasts session:created, the link events, session:spawn_request, then session:spawn, each once', async () => {
       const res = await spawn({ projectId: project.id, taskIds: [t1.id, t2.id] });
       const sid = res.body.sessionId;
       // The session is created with its taskIds, so a session:updated for it is allowed but not required.
@@ -243,6 +278,7 @@ describe('§5 POST /api/sessions/spawn', () => {
         'session:task_added', 'task:session_added', 'task:updated',
         'session:task_added', 'task:session_added', 'task:updated',
         'session:spawn_request',
+        'session:spawn',
       ]);
       assert.deepEqual(relevant[1].data, { sessionId: sid, taskId: t1.id });
       assert.deepEqual(relevant[2].data, { taskId: t1.id, sessionId: sid });
@@ -253,7 +289,39 @@ describe('§5 POST /api/sessions/spawn', () => {
       assert.equal(relevant[0].data.id, sid);
       assert.equal(relevant[0].data.status, 'spawning');
       for (const u of events.events.filter((e) => e.type === 'session:updated')) assert.equal(u.data.id, sid);
-      assert.equal(events.events.at(-1)!.type, 'session:spawn_request');
+      assert.equal(events.events.at(-1)!.type, 'session:spawn');
+    });
+
+    it('session:spawn carries {session, command, cwd, envVars, manifest, projectId, taskIds, spawnSource, parentSessionId}', async () => {
+      const res = await spawn({ projectId: project.id, taskIds: [t2.id], role: 'orchestrator', spawnSource: 'session', sessionId: 'sess_up' });
+      const message = events.events.find((e) => e.type === 'session:spawn')!;
+      assert.equal(message.event, 'session:spawn');
+      const manifest = JSON.parse(await readFile(res.body.manifestPath, 'utf8'));
+      assert.deepEqual(message.data, {
+        session: res.body.session, command: 'maestro orchestrator init', cwd: '/home/dev/app', envVars: res.body.env, manifest,
+        projectId: project.id, taskIds: [t2.id], spawnSource: 'session', parentSessionId: 'sess_up',
+      });
+      events.clear();
+      const plain = await spawn({ projectId: project.id, taskIds: [t1.id] });
+      const second = events.events.find((e) => e.type === 'session:spawn')!;
+      assert.equal(second.data.command, 'maestro worker init');
+      assert.equal(second.data.parentSessionId, null);
+      assert.equal(second.data.session.id, plain.body.sessionId);
+    });
+
+    it('the manifest is on disk when the answer comes, and goes with its session', async () => {
+      const res = await spawn({ projectId: project.id, taskIds: [t1.id] });
+      const manifest = JSON.parse(await readFile(res.body.manifestPath, 'utf8'));
+      assert.deepEqual(manifest.tasks.map((t: any) => t.id), [t1.id]);
+      assert.equal((await api.delete(`/api/sessions/${res.body.sessionId}`)).status, 200);
+      await waitFor(async () => !(await exists(res.body.manifestPath)));
+    });
+
+    it('a refused spawn writes no manifest', async () => {
+      const before = await readdir(join(server.dataDir, 'manifests'));
+      await spawn({ projectId: project.id, taskIds: [t1.id, foreign.id] });
+      await spawn({ projectId: project.id, taskIds: [t1.id], strategy: 'tree' });
+      assert.deepEqual(await readdir(join(server.dataDir, 'manifests')), before);
     });
 
     it('session:spawn_request carries {session, projectId, taskIds, skillIds, name, role, workingDir, env, missingSkills}', async () => {
@@ -297,5 +365,26 @@ describe('§5 MAESTRO_SERVER_URL without SERVER_URL', () => {
     const res = await api.post('/api/sessions/spawn', { projectId: project.id, taskIds: [task.id] });
     assert.equal(res.status, 201);
     assert.equal(res.body.env.MAESTRO_SERVER_URL, `http://localhost:${server.port}`);
+  });
+});
+
+describe('§5 a manifest that cannot be written', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer({ SKILLS_DIR: FIXTURE_SKILLS }); });
+  after(() => server.cleanup());
+
+  it('fails the spawn with 500: no session, no link, nothing broadcast', async () => {
+    const api = client(server.url);
+    const project = (await api.post('/api/projects', { name: 'p' })).body;
+    const task = (await api.post('/api/tasks', { projectId: project.id, title: 't' })).body;
+    // A file where the manifests folder must be.
+    await writeFile(join(server.dataDir, 'manifests'), 'not a folder');
+    const events = await EventLog.connect(server.url);
+    const res = await api.post('/api/sessions/spawn', { projectId: project.id, taskIds: [task.id] });
+    assertError(res, 500, 'INTERNAL_ERROR');
+    assert.deepEqual((await api.get('/api/sessions')).body, []);
+    assert.deepEqual((await api.get(`/api/tasks/${task.id}`)).body.sessionIds, []);
+    assert.deepEqual(await events.settled(), []);
+    events.close();
   });
 });

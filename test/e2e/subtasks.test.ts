@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Api, assertError, EventLog, sleep, useApiServer } from '../helpers.ts';
 
-const SUBTASK_KEYS = ['completed', 'completedAt', 'createdAt', 'description', 'id', 'order', 'taskId', 'title', 'updatedAt'];
+const SUBTASK_KEYS = ['completed', 'completedAt', 'createdAt', 'description', 'id', 'order', 'status', 'taskId', 'title', 'updatedAt'];
 
 describe('§2 subtasks', () => {
   let api: Api;
@@ -51,6 +51,7 @@ describe('§2 subtasks', () => {
     assert.equal(sub.title, 'step one');
     assert.equal(sub.description, '');
     assert.equal(sub.completed, false);
+    assert.equal(sub.status, 'todo');
     assert.equal(sub.completedAt, null);
     assert.ok(Number.isInteger(sub.order));
     assert.ok(Number.isInteger(sub.createdAt));
@@ -114,16 +115,27 @@ describe('§2 subtasks', () => {
     assert.deepEqual((await getTask(task.id)).subtasks, [next]);
   });
 
-  it('completed sets completedAt; un-completing clears it', async () => {
+  it('completed sets completedAt and the derived status; un-completing clears them', async () => {
     const task = await newTask();
     const sub = await addSubtask(task.id, { title: 'do it' });
     const done = await patchSubtask(task.id, sub.id, { completed: true });
     assert.equal(done.completed, true);
+    assert.equal(done.status, 'completed');
     assert.ok(Number.isInteger(done.completedAt));
     assert.ok(done.completedAt >= sub.createdAt);
+    assert.equal((await getTask(task.id)).subtasks[0].status, 'completed');
     const undone = await patchSubtask(task.id, sub.id, { completed: false });
     assert.equal(undone.completed, false);
+    assert.equal(undone.status, 'todo');
     assert.equal(undone.completedAt, null);
+  });
+
+  it('status is derived, never set by a client', async () => {
+    const task = await newTask();
+    const sub = await addSubtask(task.id, { title: 'x', status: 'completed' });
+    assert.equal(sub.status, 'todo');
+    const same = await patchSubtask(task.id, sub.id, { status: 'completed' });
+    assert.deepEqual(same, sub);
   });
 
   it('each change bumps the task version by exactly 1', async () => {

@@ -10,8 +10,9 @@ import { before, describe, it } from 'node:test';
 import { type Api, assertError, EventLog, sleep, type TestServer, useApiServer } from '../helpers.ts';
 
 const TASK_KEYS = [
-  'agentIds', 'completedAt', 'createdAt', 'dependencies', 'description', 'id', 'initialPrompt', 'parentId', 'priority',
-  'projectId', 'sessionIds', 'skillIds', 'startedAt', 'status', 'subtasks', 'timeline', 'title', 'updatedAt', 'version',
+  'agentIds', 'claimedAt', 'claimedBy', 'completedAt', 'createdAt', 'dependencies', 'description', 'id', 'initialPrompt', 'parentId', 'priority',
+  'projectId', 'sessionIds', 'sessionStatus', 'skillIds', 'startedAt', 'status', 'subtasks', 'timeline', 'title', 'updatedAt',
+  'version',
 ];
 
 async function eventTypes(log: EventLog) {
@@ -58,7 +59,8 @@ describe('§2 tasks', () => {
     assert.equal(t.title, 'first');
     assert.equal(t.description, '');
     assert.equal(t.initialPrompt, '');
-    assert.equal(t.status, 'pending');
+    assert.equal(t.status, 'todo');
+    assert.equal(t.sessionStatus, null);
     assert.equal(t.priority, 'medium');
     for (const k of ['sessionIds', 'skillIds', 'agentIds', 'dependencies', 'subtasks']) assert.deepEqual(t[k], [], k);
     assert.equal(t.timeline.length, 1);
@@ -87,6 +89,17 @@ describe('§2 tasks', () => {
     assert.deepEqual(await get(t.id), t);
   });
 
+  it('PATCH removes duplicate skillIds, agentIds and dependencies like POST, keeping first-seen order', async () => {
+    const dep = await createTask({ title: 'dep' });
+    const created = await createTask({ skillIds: ['a', 'b', 'a'], agentIds: ['x', 'x'], dependencies: [dep.id, dep.id] });
+    assert.deepEqual([created.skillIds, created.agentIds, created.dependencies], [['a', 'b'], ['x'], [dep.id]]);
+    const t = await patch(created.id, { skillIds: ['c', 'b', 'c', 'b'], agentIds: ['y', 'x', 'y'], dependencies: [dep.id, dep.id] });
+    assert.deepEqual([t.skillIds, t.agentIds, t.dependencies], [['c', 'b'], ['y', 'x'], [dep.id]]);
+    assert.deepEqual(await get(t.id), t);
+    const same = await patch(t.id, { skillIds: ['c', 'c', 'b'], agentIds: ['y', 'x', 'x'] });
+    assert.equal(same.version, t.version, 'the same set with duplicates is no change');
+  });
+
   it('POST refuses a missing or empty title, a bad status or priority with 400 VALIDATION_ERROR', async () => {
     assertError(await api.post('/api/tasks', { projectId: project.id }), 400, 'VALIDATION_ERROR');
     assertError(await api.post('/api/tasks', { projectId: project.id, title: '' }), 400, 'VALIDATION_ERROR');
@@ -97,19 +110,21 @@ describe('§2 tasks', () => {
     assertError(await api.post('/api/tasks', { title: 't' }), 400, 'VALIDATION_ERROR');
   });
 
-  it('status "todo" is accepted as "pending" in a body', async () => {
-    const t = await createTask({ status: 'todo' });
-    assert.equal(t.status, 'pending');
+  it('status "pending" in a body is taken as "todo", the stored status (SPEC §1)', async () => {
+    const t = await createTask({ status: 'pending' });
+    assert.equal(t.status, 'todo');
     const started = await patch(t.id, { status: 'in_progress' });
-    const back = await patch(t.id, { status: 'todo' });
-    assert.equal(back.status, 'pending');
+    const back = await patch(t.id, { status: 'pending' });
+    assert.equal(back.status, 'todo');
     assert.equal(back.version, started.version + 1);
+    assert.equal(back.timeline.at(-1).message, 'Status changed from in_progress to todo');
+    assertError(await api.patch(`/api/tasks/${t.id}`, { status: 'done' }), 400, 'VALIDATION_ERROR');
   });
 
-  it('PATCH of status "todo" on a pending task is a no-op', async () => {
+  it('PATCH of status "pending" on a todo task is a no-op', async () => {
     const t = await createTask();
     events.clear();
-    const same = await patch(t.id, { status: 'todo' });
+    const same = await patch(t.id, { status: 'pending' });
     assert.deepEqual(same, t);
     assert.deepEqual(await eventTypes(events), []);
   });
@@ -155,12 +170,13 @@ describe('§2 tasks', () => {
       assert.deepEqual(await list('projectId=proj_0_none'), []);
     });
 
-    it('status selects one status, a comma list several, and "todo" means pending', async () => {
+    it('status selects one status, a comma list several, and "pending" means todo', async () => {
       assert.deepEqual(await list(`projectId=${p.id}&status=completed`), ids([done]));
       assert.deepEqual(await list(`projectId=${p.id}&status=completed,blocked`), ids([done, blocked]));
       assert.deepEqual(await list(`projectId=${p.id}&status=pending`), ids([root, child, grandchild]));
       assert.deepEqual(await list(`projectId=${p.id}&status=todo`), ids([root, child, grandchild]));
       assert.deepEqual(await list(`projectId=${p.id}&status=todo,completed`), ids([root, child, grandchild, done]));
+      assert.deepEqual(await list(`projectId=${p.id}&status=pending,blocked`), ids([root, child, grandchild, blocked]));
     });
 
     it('an empty status (status= or status=,) is no status filter', async () => {
@@ -487,7 +503,7 @@ describe('§2 tasks', () => {
     it('are ignored on POST and PATCH and never stored (GET and the file on disk)', async () => {
       const res = await api.post('/api/tasks', {
         projectId: project.id, title: 'strict', secret: 'x', id: 'task_mine', version: 9, sessionIds: ['sess_x'],
-        timeline: [], createdAt: 1, startedAt: 5,
+        timeline: [], createdAt: 1, startedAt: 5, claimedBy: 'sess_x', claimedAt: 5,
       });
       assert.equal(res.status, 201);
       const t = res.body;
@@ -497,7 +513,11 @@ describe('§2 tasks', () => {
       assert.deepEqual(t.sessionIds, []);
       assert.equal(t.timeline.length, 1);
       assert.equal(t.startedAt, null);
-      const next = await patch(t.id, { title: 'strict 2', other: { deep: true }, projectId: otherProject.id, version: 50, createdAt: 2 });
+      assert.deepEqual([t.claimedBy, t.claimedAt], [null, null]);
+      const next = await patch(t.id, {
+        title: 'strict 2', other: { deep: true }, projectId: otherProject.id, version: 50, createdAt: 2, claimedBy: 'sess_x', claimedAt: 9,
+      });
+      assert.deepEqual([next.claimedBy, next.claimedAt], [null, null], 'SPEC §10: claim fields change only through the claim routes');
       assert.deepEqual(Object.keys(next).sort(), TASK_KEYS);
       assert.equal(next.projectId, project.id);
       assert.equal(next.version, 2);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ApiError } from '../../src/errors.ts';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { jsonDepthExceeds, parseJson, readJsonText } from '../../src/http/body.ts';
@@ -56,9 +57,15 @@ describe('§2/§8 request bodies', () => {
     assert.ok(pulled * 64 < 1000 + 2 * 16384, `at most the stream's own buffer past the limit (${pulled} chunks)`);
   });
 
-  it('passes stream errors on', async () => {
+  it('a stream that breaks or closes mid-body is a body cut short (400), not a server error', async () => {
     const broken = new Readable({ read() { this.destroy(new Error('reset')); } });
     Object.assign(broken, { headers: {} });
-    await assert.rejects(readJsonText(broken as unknown as IncomingMessage, 1000), /reset/);
+    await assert.rejects(readJsonText(broken as unknown as IncomingMessage, 1000), (e: ApiError) => e.status === 400 && e.code === 'BAD_REQUEST');
+    const closed = new Readable({ read() {} });
+    Object.assign(closed, { headers: {}, complete: false });
+    const reading = readJsonText(closed as unknown as IncomingMessage, 1000);
+    closed.push('{"a":');
+    closed.destroy();
+    await assert.rejects(reading, (e: ApiError) => e.code === 'BAD_REQUEST');
   });
 });

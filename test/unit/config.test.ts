@@ -22,6 +22,10 @@ describe('§8 configuration', () => {
     assert.equal(c.wsPingMs, 30000);
     assert.equal(c.wsMaxBufferBytes, 8 * 1024 * 1024);
     assert.equal(c.maxPendingWrites, 2000);
+    assert.equal(c.eventBuffer, 10000);
+    assert.equal(c.eventBufferBytes, 67108864);
+    assert.equal(c.maxEventClients, 1000);
+    assert.equal(c.timelineKeep, 500);
     assert.equal(c.logLevel, 'info');
   });
 
@@ -30,6 +34,7 @@ describe('§8 configuration', () => {
       PORT: '4000', HOST: 'localhost', DATA_DIR: '/tmp/d', SKILLS_DIR: '/tmp/s', SERVER_URL: 'http://m.lan:4000/',
       MAESTRO_TOKEN: 't', WRITE_DEBOUNCE_MS: '0', BODY_LIMIT_BYTES: '10', CORS_ORIGINS: 'https://a.example, https://b.example',
       ALLOWED_HOSTS: 'M.lan', WS_PING_MS: '100', WS_MAX_BUFFER_BYTES: '2048', MAX_PENDING_WRITES: '7', LOG_LEVEL: 'WARN',
+      TIMELINE_KEEP: '20',
     }, ['--port=5000', '--data-dir', '/tmp/e']);
     assert.equal(c.port, 5000);
     assert.equal(c.dataDir, '/tmp/e');
@@ -38,6 +43,9 @@ describe('§8 configuration', () => {
     assert.deepEqual(c.allowedHosts, ['m.lan']);
     assert.equal(c.logLevel, 'warn');
     assert.equal(c.maxPendingWrites, 7);
+    const events = loadConfig({ EVENT_BUFFER: '0', EVENT_BUFFER_BYTES: '4096', MAX_EVENT_CLIENTS: '3' });
+    assert.deepEqual([events.eventBuffer, events.eventBufferBytes, events.maxEventClients], [0, 4096, 3]);
+    assert.equal(c.timelineKeep, 20);
     assert.equal(loadConfig({ DEBUG: '1' }).logLevel, 'debug');
   });
 
@@ -52,6 +60,10 @@ describe('§8 configuration', () => {
     assert.throws(() => loadConfig({ PORT: '-1' }), /PORT must be an integer >= 0/);
     assert.throws(() => loadConfig({ WRITE_DEBOUNCE_MS: '1.5' }), /WRITE_DEBOUNCE_MS/);
     assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
+    assert.throws(() => loadConfig({ EVENT_BUFFER: '-1' }), /EVENT_BUFFER must be an integer >= 0/);
+    assert.throws(() => loadConfig({ EVENT_BUFFER_BYTES: 'lots' }), /EVENT_BUFFER_BYTES/);
+    assert.throws(() => loadConfig({ MAX_EVENT_CLIENTS: '0' }), /MAX_EVENT_CLIENTS must be an integer >= 1/);
+    assert.throws(() => loadConfig({ TIMELINE_KEEP: '0' }), /TIMELINE_KEEP must be an integer >= 1/);
     assert.throws(() => parseFlags(['--port']), /--port needs a value/);
     assert.throws(() => parseFlags(['--nope=1']), /unknown option/);
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, guardOptions, hostName, isAllowedOrigin, tokenMatches,
+  bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, guardOptions, hostName, isAllowedOrigin, isSameOrigin, tokenMatches,
 } from '../../src/http/guard.ts';
 
 const options = guardOptions({ host: '127.0.0.1', allowedHosts: ['maestro.lan'], corsOrigins: ['https://ui.example.com'], token: 's3cret' });
@@ -29,15 +29,35 @@ describe('§8 guards', () => {
   });
 
   it('allows loopback, tauri and listed origins only', () => {
-    for (const o of ['http://localhost:5173', 'https://127.0.0.1', 'http://[::1]:8080', 'tauri://localhost', 'https://ui.example.com']) {
+    for (const o of [
+      'http://localhost:5173', 'https://127.0.0.1', 'http://[::1]:8080', 'tauri://localhost', 'http://tauri.localhost',
+      'https://tauri.localhost', 'https://ui.example.com',
+    ]) {
       assert.equal(isAllowedOrigin(o, options), true, o);
     }
-    for (const o of ['https://evil.example', 'http://localhost.evil.example', 'null', 'file://', 'ftp://localhost', 'http://user@localhost']) {
+    for (const o of [
+      'https://evil.example', 'http://localhost.evil.example', 'null', 'file://', 'ftp://localhost', 'http://user@localhost',
+      'http://tauri.localhost:1420', 'http://a.tauri.localhost', 'ws://tauri.localhost', 'http://tauri.localhost/path',
+    ]) {
       assert.equal(isAllowedOrigin(o, options), false, o);
     }
     assert.equal(checkOrigin({}, options), undefined);
     assert.equal(checkOrigin({ origin: 'http://localhost:5173' }, options), 'http://localhost:5173');
     assert.throws(() => checkOrigin({ origin: 'https://evil.example' }, options), status(403));
+  });
+
+  it('allows a page of this server calling back from an allowed host name: Origin = that very host and port', () => {
+    assert.equal(checkOrigin({ origin: 'http://maestro.lan:3000', host: 'maestro.lan:3000' }, options), 'http://maestro.lan:3000');
+    assert.equal(checkOrigin({ origin: 'https://maestro.lan', host: 'Maestro.LAN' }, options), 'https://maestro.lan');
+    for (const [origin, host] of [
+      ['http://maestro.lan:3001', 'maestro.lan:3000'], ['http://maestro.lan', 'maestro.lan:3000'], ['http://other.lan:3000', 'maestro.lan:3000'],
+      ['http://maestro.lan:3000/', 'maestro.lan:3000'], ['http://u@maestro.lan:3000', 'maestro.lan:3000'], ['ftp://maestro.lan:3000', 'maestro.lan:3000'],
+      ['null', 'maestro.lan:3000'],
+    ]) {
+      assert.equal(isSameOrigin(origin, host), false, `${origin} on ${host}`);
+      assert.throws(() => checkOrigin({ origin, host }, options), status(403), origin);
+    }
+    assert.equal(isSameOrigin('http://maestro.lan', undefined), false);
   });
 
   it('checks the bearer token in constant time', () => {

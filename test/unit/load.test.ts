@@ -8,12 +8,13 @@ import type { Session, Task } from '../../src/types.ts';
 import { tempDir } from '../helpers.ts';
 
 const task = (id: string, extra: Partial<Task> = {}): Task => ({
-  id, projectId: 'proj_1', parentId: null, title: id, description: '', initialPrompt: '', status: 'pending', priority: 'medium',
-  sessionIds: [], skillIds: [], agentIds: [], dependencies: [], subtasks: [], timeline: [], createdAt: 1, updatedAt: 1,
+  id, projectId: 'proj_1', parentId: null, title: id, description: '', initialPrompt: '', status: 'todo', sessionStatus: null, priority: 'medium',
+  sessionIds: [], skillIds: [], agentIds: [], dependencies: [], claimedBy: null, claimedAt: null, subtasks: [], timeline: [], createdAt: 1, updatedAt: 1,
   startedAt: null, completedAt: null, version: 1, ...extra,
 });
 const session = (id: string, taskIds: string[]): Session => ({
-  id, projectId: 'proj_1', taskIds, name: id, agentId: null, status: 'running', env: {}, events: [], timeline: [], metadata: {},
+  id, projectId: 'proj_1', taskIds, name: id, agentId: null, status: 'running', strategy: 'simple', role: null, spawnSource: null,
+  spawnedBy: null, model: null, queue: null, env: {}, events: [], timeline: [], metadata: {},
   startedAt: 1, lastActivity: 1, completedAt: null, hostname: 'h', platform: 'linux', version: 1,
 });
 
@@ -53,7 +54,7 @@ describe('§7 load', () => {
   it('creates the layout in an empty folder', async () => {
     const data = await loadData(dir, silentLogger);
     assert.deepEqual([data.projects, data.tasks, data.sessions, data.quarantined], [[], [], [], []]);
-    assert.deepEqual((await readdir(dir)).sort(), ['corrupt', 'projects', 'sessions', 'tasks']);
+    assert.deepEqual((await readdir(dir)).sort(), ['corrupt', 'projects', 'sessions', 'tasks', 'templates']);
   });
 
   it('loads valid files, fills defaults for fields older files lack, quarantines the rest', async () => {
@@ -79,6 +80,24 @@ describe('§7 load', () => {
       'session-sess_1.json', 'task-proj_1-task_status.json', 'task-proj_1-task_wrong.json', 'task-proj_2-task_moved.json',
     ]);
     assert.equal(await readFile(join(dir, 'projects', 'notes.txt'), 'utf8'), 'ignored');
+  });
+
+  it('loads files written before todo, sessionStatus, subtask status, session strategy and queues (SPEC §1)', async () => {
+    await loadData(dir, silentLogger);
+    await mkdir(join(dir, 'tasks', 'proj_1'));
+    const { sessionStatus: _s, ...oldTask } = task('task_old', {
+      subtasks: [{ id: 'sub_1', taskId: 'task_old', title: 'a', description: '', completed: true, order: 0, createdAt: 1, updatedAt: 1, completedAt: 1 }] as never,
+    });
+    await writeFile(join(dir, 'tasks', 'proj_1', 'task_old.json'), JSON.stringify({ ...oldTask, status: 'pending' }));
+    const { strategy: _a, role: _b, spawnSource: _c, spawnedBy: _d, model: _e, queue: _f, ...oldSession } = session('sess_old', ['task_old']);
+    await writeFile(join(dir, 'sessions', 'sess_old.json'), JSON.stringify({ ...oldSession, status: 'working' }));
+    const data = await loadData(dir, silentLogger);
+    assert.deepEqual(data.quarantined, []);
+    assert.equal(data.tasks[0].status, 'todo');
+    assert.equal(data.tasks[0].sessionStatus, null);
+    assert.equal(data.tasks[0].subtasks[0].status, 'completed');
+    const s = data.sessions[0];
+    assert.deepEqual([s.status, s.strategy, s.role, s.spawnSource, s.spawnedBy, s.model, s.queue], ['working', 'simple', null, null, null, null, null]);
   });
 });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { acquireLock, LockError } from '../../src/persistence/lock.ts';
@@ -28,6 +28,18 @@ describe('§7 lock', () => {
 
   it('refuses a lock held by a live process', async () => {
     await writeFile(join(dir, '.lock'), `${process.ppid}\n`);
-    await assert.rejects(acquireLock(dir), new RegExp(`in use by another maestro-server \\(pid ${process.ppid}\\)`));
+    await assert.rejects(acquireLock(dir), new RegExp(`locked by pid ${process.ppid}, which is running but may not be a maestro-server`));
+    assert.deepEqual((await readdir(dir)).sort(), ['.lock'], 'no candidate file left behind');
+  });
+
+  it('clears a takeover marker abandoned by a dead starter, then takes the stale lock', async () => {
+    await writeFile(join(dir, '.lock'), '999999999\n');
+    await writeFile(join(dir, '.lock.takeover'), '999999998\n');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(join(dir, '.lock.takeover'), old, old);
+    const release = await acquireLock(dir);
+    assert.equal(await readFile(join(dir, '.lock'), 'utf8'), `${process.pid}\n`);
+    await release();
+    assert.deepEqual(await readdir(dir), []);
   });
 });

@@ -38,7 +38,9 @@ describe('mcp-tools', () => {
       if (def.method === 'GET') {
         for (const p of op.parameters.filter((p: { in: string }) => p.in === 'query')) expected[p.name] = { ...p.schema, description: p.description };
       } else {
-        Object.assign(expected, op.requestBody?.content['application/json'].schema.properties);
+        // A union body (PATCH /api/tasks/:id: an update or an agent's report) offers every alternative's fields.
+        const body = op.requestBody?.content['application/json'].schema;
+        for (const shape of body?.oneOf ?? [body]) Object.assign(expected, shape?.properties);
       }
       assert.deepEqual(listing.inputSchema.properties, expected, def.name);
       assert.equal(listing.inputSchema.type, 'object');
@@ -51,7 +53,9 @@ describe('mcp-tools', () => {
 
   it('complete_task takes taskId and the sessionId and message of a timeline entry', () => {
     const schema = tools.find((t) => t.def.name === 'complete_task')!.listing.inputSchema;
-    const entry = operation('PATCH', '/api/tasks/:id').requestBody.content['application/json'].schema.properties.timeline.items.properties;
+    const update = operation('PATCH', '/api/tasks/:id').requestBody.content['application/json'].schema.oneOf
+      .find((shape: { properties: Record<string, unknown> }) => shape.properties.timeline);
+    const entry = update.properties.timeline.items.properties;
     assert.deepEqual(Object.keys(schema.properties!), ['taskId', 'sessionId', 'message']);
     assert.deepEqual(schema.properties!.sessionId, entry.sessionId);
     assert.deepEqual(schema.properties!.message, entry.message);

@@ -79,9 +79,14 @@ describe('openapi', () => {
     assert.deepEqual(pipelineErrors(route({ path: '/a/:id' })), ['FORBIDDEN', 'INTERNAL_ERROR', 'UNAUTHORIZED', 'VALIDATION_ERROR']);
     assert.deepEqual(pipelineErrors(route({ path: '/a/:id', rawParams: true })), ['FORBIDDEN', 'INTERNAL_ERROR', 'UNAUTHORIZED']);
     const withBody = pipelineErrors(route({ method: 'POST', body: v.object({ a: v.string() }) }));
-    assert.deepEqual(withBody.sort(), ['BUSY', 'FORBIDDEN', 'INTERNAL_ERROR', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE', 'UNAUTHORIZED', 'UNSUPPORTED_MEDIA_TYPE', 'VALIDATION_ERROR']);
+    assert.deepEqual(withBody.sort(), [
+      'BAD_REQUEST', 'BUSY', 'FORBIDDEN', 'IDEMPOTENCY_KEY_REUSED', 'INTERNAL_ERROR', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE',
+      'REQUEST_TIMEOUT', 'UNAUTHORIZED', 'UNSUPPORTED_MEDIA_TYPE', 'VALIDATION_ERROR',
+    ]);
+    const bodiless = pipelineErrors(route({ method: 'POST' }));
+    assert.deepEqual(bodiless.sort(), ['BUSY', 'FORBIDDEN', 'IDEMPOTENCY_KEY_REUSED', 'INTERNAL_ERROR', 'UNAUTHORIZED', 'VALIDATION_ERROR']);
     const rpc = pipelineErrors(route({ method: 'POST', body: v.object({ a: v.string() }), rpc: true }));
-    assert.deepEqual(rpc.sort(), ['FORBIDDEN', 'INTERNAL_ERROR', 'PAYLOAD_TOO_LARGE', 'UNAUTHORIZED', 'UNSUPPORTED_MEDIA_TYPE']);
+    assert.deepEqual(rpc.sort(), ['FORBIDDEN', 'INTERNAL_ERROR', 'PAYLOAD_TOO_LARGE', 'REQUEST_TIMEOUT', 'UNAUTHORIZED', 'UNSUPPORTED_MEDIA_TYPE']);
   });
 
   it('has the bearer scheme, optional globally, none on /health, and If-Match where 412 can come', () => {

@@ -8,31 +8,40 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as v from 'valibot';
-import { isCurrentProject, isCurrentSession, isCurrentTask } from '../../src/persistence/quick-check.ts';
-import { ProjectFile, SessionFile, TaskFile } from '../../src/persistence/schemas.ts';
-import type { Project, Session, Task } from '../../src/types.ts';
+import { isCurrentProject, isCurrentSession, isCurrentTask, isCurrentTemplate } from '../../src/persistence/quick-check.ts';
+import { ProjectFile, SessionFile, TaskFile, TemplateFile } from '../../src/persistence/schemas.ts';
+import type { Project, Session, Task, Template } from '../../src/types.ts';
 
 const SEED = 42;
 const RUNS = 1500;
 
 const project: Project = { id: 'proj_a1', name: 'p', workingDir: '/w', description: '', createdAt: 1, updatedAt: 2, version: 1 };
 const task: Task = {
-  id: 'task_a1', projectId: 'proj_a1', parentId: null, title: 't', description: '', initialPrompt: '', status: 'pending',
-  priority: 'medium', sessionIds: ['sess_a1'], skillIds: [], agentIds: [], dependencies: [],
-  subtasks: [{ id: 'sub_1', taskId: 'task_a1', title: 's', description: '', completed: false, order: 0, createdAt: 1, updatedAt: 1, completedAt: null }],
+  id: 'task_a1', projectId: 'proj_a1', parentId: null, title: 't', description: '', initialPrompt: '', status: 'todo',
+  sessionStatus: 'working', priority: 'medium', sessionIds: ['sess_a1'], skillIds: [], agentIds: [], dependencies: [], claimedBy: null, claimedAt: null,
+  subtasks: [{ id: 'sub_1', taskId: 'task_a1', title: 's', description: '', completed: false, status: 'todo', order: 0, createdAt: 1, updatedAt: 1, completedAt: null }],
   timeline: [{ id: 'evt_1', type: 'created', timestamp: 1, message: 'm' }],
   createdAt: 1, updatedAt: 1, startedAt: null, completedAt: null, version: 3,
 };
 const session: Session = {
-  id: 'sess_a1', projectId: 'proj_a1', taskIds: ['task_a1'], name: 's', agentId: null, status: 'running', env: { A: 'b' },
+  id: 'sess_a1', projectId: 'proj_a1', taskIds: ['task_a1'], name: 's', agentId: null, status: 'running', strategy: 'queue',
+  role: 'worker', spawnSource: 'ui', spawnedBy: null, model: 'sonnet',
+  queue: { items: [{ taskId: 'task_a1', status: 'processing', addedAt: 1, startedAt: 2, completedAt: null, failReason: null }], currentIndex: 0 },
+  env: { A: 'b' },
   events: [{ id: 'evt_2', timestamp: 1, type: 'x', data: { n: 1 } }], timeline: [{ id: 'evt_3', type: 'progress', timestamp: 1 }],
   metadata: { k: [1] }, startedAt: 1, lastActivity: 1, completedAt: null, hostname: 'h', platform: 'linux', version: 1,
+};
+
+const template: Template = {
+  id: 'tmpl_a1', name: 'Default Worker Template', role: 'worker', content: '# ${TASK_TITLE}', isDefault: true, createdAt: 1, updatedAt: 1,
+  version: 1,
 };
 
 const cases = [
   { kind: 'project', base: project, isCurrent: isCurrentProject, schema: ProjectFile },
   { kind: 'task', base: task, isCurrent: isCurrentTask, schema: TaskFile },
   { kind: 'session', base: session, isCurrent: isCurrentSession, schema: SessionFile },
+  { kind: 'template', base: template, isCurrent: isCurrentTemplate, schema: TemplateFile },
 ] as const;
 
 /** A value near `base`: at the top level or one level down, a key removed, replaced or added. */
@@ -75,7 +84,8 @@ describe('quick load check vs the file schemas', () => {
     const { version: _version, ...noVersion } = project;
     assert.equal(isCurrentProject(noVersion), false);
     assert.equal(isCurrentProject({ ...project, extra: 1 }), false);
-    assert.equal(isCurrentTask({ ...task, status: 'todo' }), false);
+    assert.equal(isCurrentTask({ ...task, status: 'pending' }), false);
+    assert.equal(isCurrentTask({ ...task, subtasks: [{ ...task.subtasks[0], status: 'completed' }] }), false);
     assert.equal(isCurrentSession({ ...session, env: { A: 1 } }), false);
     assert.equal(isCurrentSession([]), false);
   });

@@ -17,8 +17,13 @@ describe('router', () => {
     assert.equal((router.match('GET', '/api/skills/prompt') as { handler: string }).handler, 'prompt');
   });
 
-  it('gives the Allow list when the path exists with other methods', () => {
-    assert.deepEqual(router.match('GET', '/api/sessions/spawn'), { allow: ['POST'] });
+  it('a static route without the method never hides a parameter route that has it', () => {
+    assert.deepEqual(router.match('GET', '/api/sessions/spawn'), { handler: 'get-session', params: { id: 'spawn' }, pattern: '/api/sessions/:id' });
+    assert.equal((router.match('PATCH', '/api/sessions/spawn') as { handler: string }).handler, 'patch-session');
+  });
+
+  it('gives the Allow list of the most static route when no route has the method', () => {
+    assert.deepEqual(router.match('DELETE', '/api/sessions/spawn'), { allow: ['POST'] });
     assert.deepEqual(router.match('DELETE', '/api/sessions/x'), { allow: ['GET', 'PATCH'] });
   });
 

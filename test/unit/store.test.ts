@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { EntityChange } from '../../src/store/store.ts';
+import type { ArchivedEntries, EntityChange } from '../../src/store/store.ts';
 import { Store } from '../../src/store/store.ts';
 import { link, unlink } from '../../src/store/links.ts';
 import { createProject, updateProject } from '../../src/store/projects.ts';
-import { createSession, deleteSession, updateSession } from '../../src/store/sessions.ts';
+import { addSessionEvent, addSessionTimeline, createSession, deleteSession, updateSession } from '../../src/store/sessions.ts';
 import { createSubtask } from '../../src/store/subtasks.ts';
-import { createTask, deleteTask, updateTask } from '../../src/store/tasks.ts';
+import { addTaskTimeline, createTask, deleteTask, updateTask } from '../../src/store/tasks.ts';
 import type { StoreEvent } from '../../src/types.ts';
 
 function recordingStore() {
@@ -206,6 +206,62 @@ describe('Store link invariant under random operations (seed 42)', () => {
   });
 });
 
+describe('Store bounded lists (SPEC §7 Archive)', () => {
+  function boundedStore(historyKeep: number) {
+    const store = new Store({ historyKeep });
+    const archived: ArchivedEntries[] = [];
+    const order: string[] = [];
+    store.onArchive((a) => { archived.push(a); order.push('archive'); });
+    store.onChange(() => order.push('change'));
+    const project = createProject(store, { name: 'p' });
+    return { store, archived, order, project };
+  }
+
+  it('keeps the newest entries; the cut ones go to the archive listeners oldest first, before the change is marked', () => {
+    const { store, archived, order, project } = boundedStore(3);
+    const task = createTask(store, { projectId: project.id, title: 't' });
+    for (let i = 0; i < 3; i++) addTaskTimeline(store, task.id, { type: 'update', message: `m${i}` });
+    const kept = store.get('task', task.id)!;
+    assert.deepEqual(kept.timeline.map((e) => e.message), ['m0', 'm1', 'm2']);
+    assert.deepEqual(archived.map((a) => [a.kind, a.id, a.field, a.entries.map((e) => e.message)]), [['task', task.id, 'timeline', ['Task created']]]);
+    assert.deepEqual(order.slice(-2), ['archive', 'change']);
+    const next = updateTask(store, task.id, { timeline: [{ type: 'update', message: 'a' }, { type: 'update', message: 'b' }] });
+    assert.deepEqual(next.timeline.map((e) => e.message), ['m2', 'a', 'b']);
+    assert.deepEqual(archived.at(-1)!.entries.map((e) => e.message), ['m0', 'm1']);
+    assert.equal(next.version, kept.version + 1);
+  });
+
+  it('bounds session events and timeline apart, and a task timeline written through a session', () => {
+    const { store, archived, project } = boundedStore(2);
+    const task = createTask(store, { projectId: project.id, title: 't' });
+    const session = createSession(store, { projectId: project.id, taskIds: [] });
+    for (let i = 0; i < 3; i++) addSessionEvent(store, session.id, { type: `e${i}` });
+    for (let i = 0; i < 4; i++) addSessionTimeline(store, session.id, { type: 'progress', message: `p${i}`, taskId: task.id });
+    const s = store.get('session', session.id)!;
+    assert.deepEqual(s.events.map((e) => e.type), ['e1', 'e2']);
+    assert.deepEqual(s.timeline.map((e) => e.message), ['p2', 'p3']);
+    assert.deepEqual(store.get('task', task.id)!.timeline.map((e) => e.message), ['p2', 'p3']);
+    const fields = (kind: string, field: string) => archived.filter((a) => a.kind === kind && a.field === field).flatMap((a) => a.entries);
+    assert.deepEqual(fields('session', 'events').map((e) => e.type), ['e0']);
+    assert.deepEqual(fields('session', 'timeline').map((e) => e.message), ['p0', 'p1']);
+    assert.deepEqual(fields('task', 'timeline').map((e) => e.message), ['Task created', 'p0', 'p1']);
+  });
+
+  it('load cuts lists longer than the bound and returns those entities to be written back', () => {
+    const { store: source, project } = boundedStore(100);
+    const task = createTask(source, { projectId: project.id, title: 't' });
+    for (let i = 0; i < 5; i++) addTaskTimeline(source, task.id, { type: 'update', message: `m${i}` });
+    const short = createTask(source, { projectId: project.id, title: 'short' });
+    const { store, archived } = boundedStore(3);
+    const trimmed = store.load([], [source.get('task', task.id)!, source.get('task', short.id)!], []);
+    assert.deepEqual(trimmed.map((c) => [c.kind, c.id, c.projectId]), [['task', task.id, project.id]]);
+    assert.equal(trimmed[0].entity, store.get('task', task.id));
+    assert.deepEqual(store.get('task', task.id)!.timeline.map((e) => e.message), ['m2', 'm3', 'm4']);
+    assert.deepEqual(archived.flatMap((a) => a.entries.map((e) => e.message)), ['Task created', 'm0', 'm1']);
+    assert.equal(store.get('task', short.id), source.get('task', short.id), 'a short list is kept as loaded');
+  });
+});
+
 describe('Store.cachedList', () => {
   it('builds a list once per generation and filter, and again after a change', () => {
     const store = new Store();
@@ -218,13 +274,12 @@ describe('Store.cachedList', () => {
     assert.equal(store.cachedList('a', build).toString(), '[3]');
   });
 
-  it('starts again past 64 distinct filters, so odd queries cannot grow memory', () => {
+  it('keeps many distinct small filters (the bound is in bytes, see list-cache.test.ts)', () => {
     const store = new Store();
     let builds = 0;
     const build = () => `[${++builds}]`;
-    for (let i = 0; i < 64; i++) store.cachedList(`filter-${i}`, build);
-    assert.equal(store.cachedList('filter-0', build).toString(), '[1]', 'a full cache still answers what it holds');
-    assert.equal(store.cachedList('filter-64', build).toString(), '[65]');
-    assert.equal(store.cachedList('filter-0', build).toString(), '[66]', 'the 65th distinct filter emptied the cache');
+    for (let i = 0; i < 100; i++) store.cachedList(`filter-${i}`, build);
+    assert.equal(store.cachedList('filter-0', build).toString(), '[1]');
+    assert.equal(builds, 100);
   });
 });

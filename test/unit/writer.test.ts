@@ -57,8 +57,11 @@ describe('DiskWriter (SPEC §7)', () => {
     assert.equal(w.pending, 0);
     assert.equal((await readProject('proj_a')).name, 'name 9');
     assert.match(await readFile(join(dir, 'projects', 'proj_a.json'), 'utf8'), /^\{\n {2}"id": "proj_a",/);
-    // one open for the temp file, one for the folder fsync
-    assert.equal(state.opens, 2);
+    // the temp file, the new folder's parent (projects/ was made just now), the folder fsync
+    assert.equal(state.opens, 3);
+    w.mark(project('proj_a', 'again'));
+    await w.flush();
+    assert.equal(state.opens, 5, 'a known folder: the temp file and the folder fsync only');
   });
 
   it('writes after the debounce window without being asked', async () => {
@@ -152,6 +155,28 @@ describe('DiskWriter (SPEC §7)', () => {
     assert.deepEqual(await w2.close(Date.now() + 100), [join(dir, 'projects', 'proj_lost.json')]);
   });
 
+  it('awaits beforeWrite before an entity file is written; a rejection keeps the entity dirty and unwritten', async () => {
+    let refuse = true;
+    const seen: string[] = [];
+    const w = make({
+      beforeWrite: async (change) => {
+        seen.push(change.id);
+        if (refuse) throw new Error('archive append failed');
+      },
+    });
+    w.mark(project('proj_b'));
+    w.mark({ kind: 'project', id: 'proj_gone', entity: null });
+    await w.flush();
+    assert.deepEqual(seen, ['proj_b'], 'not called for a deletion');
+    assert.equal(w.pending, 1);
+    assert.equal(w.failing, `write failed for ${join(dir, 'projects', 'proj_b.json')}: archive append failed`);
+    await assert.rejects(readFile(join(dir, 'projects', 'proj_b.json')), { code: 'ENOENT' });
+    refuse = false;
+    await w.flush();
+    assert.equal((await readProject('proj_b')).id, 'proj_b');
+    assert.equal(w.failing, undefined);
+  });
+
   it('tasks go to tasks/<projectId>/<id>.json', async () => {
     const w = make();
     w.mark({ kind: 'task', id: 'task_1', projectId: 'proj_x', entity: { id: 'task_1' } as never });
@@ -160,5 +185,21 @@ describe('DiskWriter (SPEC §7)', () => {
     w.mark({ kind: 'task', id: 'task_1', projectId: 'proj_x', entity: null });
     await w.flush();
     assert.deepEqual(await readdir(join(dir, 'tasks', 'proj_x')), []);
+  });
+
+  it('a flush that finishes nothing for stallMs is reported stalled, in health terms, until it moves again', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const fs: FileSystem = { ...realFs, open: (async (...args: Parameters<FileSystem['open']>) => { await gate; return realFs.open(...args); }) as FileSystem['open'] };
+    const w = make({ fs, stallMs: 50 });
+    w.mark(project('proj_stuck'));
+    const flushing = w.flush();
+    await sleep(120);
+    assert.equal(w.stalled, true);
+    assert.match(w.failing ?? '', /^no write has finished for \d+ s: the disk does not answer$/);
+    release();
+    await flushing;
+    assert.equal(w.stalled, false);
+    assert.equal(w.failing, undefined);
   });
 });
