@@ -272,6 +272,22 @@ describe('§13 MCP JSON-RPC over raw HTTP', () => {
     assert.equal(typeof res.body.error.message, 'string');
   };
 
+  it('an Idempotency-Key on /mcp is not acted on: MCP calls carry no key, so each call runs (SPEC §11 is for HTTP routes)', async () => {
+    const project = (await http(server.url, 'POST', '/api/projects', { name: 'keys' })).body;
+    const create = (title: string) => rpc(
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'create_task', arguments: { projectId: project.id, title } } },
+      { 'idempotency-key': 'same-key' },
+    );
+    const [a, b] = [await create('one'), await create('two')];
+    for (const res of [a, b]) {
+      assert.equal(res.status, 200);
+      assert.equal(res.body.result.isError, false);
+      assert.equal(res.headers['idempotent-replayed'], undefined);
+    }
+    const titles = (await http(server.url, 'GET', `/api/tasks?projectId=${project.id}`)).body.map((t: { title: string }) => t.title);
+    assert.deepEqual(titles, ['one', 'two']);
+  });
+
   it('malformed JSON is a parse error (-32700)', async () => {
     rpcError(await rpc('{"jsonrpc":"2.0",'), 400, -32700);
   });
