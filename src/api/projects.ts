@@ -1,6 +1,7 @@
 import * as v from 'valibot';
+import { ProjectFile } from '../persistence/schemas.ts';
 import { createProject, deleteProject, getProject, updateProject } from '../store/projects.ts';
-import { cachedListReply, entityRoutes, parseBody } from './context.ts';
+import { cachedListReply, entityRoutes } from './context.ts';
 import { nonEmptyString } from './schemas.ts';
 
 const CreateProject = v.object({
@@ -11,9 +12,15 @@ const CreateProject = v.object({
 const UpdateProject = v.partial(CreateProject);
 
 export const projectRoutes = entityRoutes('/api/projects', {
-  list: ({ services }) => cachedListReply(services.store, 'projects', () => [...services.store.all('project')]),
-  create: (store, body) => createProject(store, parseBody(CreateProject, body)),
+  name: 'project',
+  entity: ProjectFile,
+  notFound: 'PROJECT_NOT_FOUND',
+  list: {
+    summary: 'All projects, oldest first', query: null, errors: [],
+    handler: ({ services }) => cachedListReply(services.store, 'projects', () => [...services.store.all('project')]),
+  },
+  create: { body: CreateProject, errors: [], run: createProject },
   get: getProject,
-  update: (store, id, body, ifMatch) => updateProject(store, id, parseBody(UpdateProject, body), ifMatch),
-  remove: deleteProject,
+  update: { body: UpdateProject, errors: [], run: updateProject },
+  remove: { errors: ['PROJECT_HAS_DEPENDENCIES'], run: deleteProject },
 }, { put: true });

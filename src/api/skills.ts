@@ -1,7 +1,9 @@
 import { skillNotFound, validationError } from '../errors.ts';
 import { isPlainFolderName, type Skill } from '../skills/library.ts';
 import { formatPrompt, planPrompt } from '../skills/prompt.ts';
+import * as v from 'valibot';
 import { type Ctx, jsonReply, queryList, type RouteDef } from './context.ts';
+import { queryParam } from './schemas.ts';
 
 function summary(skill: Skill, all: Map<string, Skill>) {
   const { id, name, version, description, type, assignTo, capabilities, dependencies } = skill;
@@ -27,14 +29,41 @@ async function prompt({ services, query }: Ctx) {
   return jsonReply(200, { role, skills: plan.skills, missing: plan.missing, prompt: formatPrompt(plan.skills.map((id) => all.get(id)!)) });
 }
 
+const SkillSummary = v.object({
+  id: v.string(),
+  name: v.string(),
+  version: v.string(),
+  description: v.string(),
+  type: v.picklist(['system', 'role']),
+  assignTo: v.array(v.string()),
+  capabilities: v.array(v.string()),
+  dependencies: v.array(v.string()),
+  missingDependencies: v.array(v.string()),
+});
+const SkillDetail = v.object({ ...SkillSummary.entries, instructions: v.string(), config: v.record(v.string(), v.unknown()) });
+const PromptResult = v.object({ role: v.string(), skills: v.array(v.string()), missing: v.array(v.string()), prompt: v.string() });
+const PromptQuery = v.object({
+  role: queryParam('The role whose skills lead the prompt (default worker)'),
+  skills: queryParam('Comma list of further skill ids, in order'),
+});
+
 export const skillRoutes: RouteDef[] = [
   {
-    method: 'GET', path: '/api/skills',
+    method: 'GET', path: '/api/skills', summary: 'Skills on disk, by id', body: null, query: null,
+    response: { status: 200, description: 'The skills', schema: v.array(SkillSummary) }, errors: [],
     handler: async ({ services }) => {
       const all = await services.skills.all();
       return jsonReply(200, [...all.values()].map((s) => summary(s, all)));
     },
   },
-  { method: 'GET', path: '/api/skills/prompt', handler: prompt },
-  { method: 'GET', path: '/api/skills/:id', handler: getSkill, rawParams: true },
+  {
+    method: 'GET', path: '/api/skills/prompt', summary: "A role's skill prompt", body: null, query: PromptQuery,
+    response: { status: 200, description: 'The prompt and the skills in it', schema: PromptResult }, errors: ['VALIDATION_ERROR'],
+    handler: prompt,
+  },
+  {
+    method: 'GET', path: '/api/skills/:id', summary: 'One skill with its instructions', body: null, query: null, rawParams: true,
+    response: { status: 200, description: 'The skill', schema: SkillDetail }, errors: ['SKILL_NOT_FOUND', 'VALIDATION_ERROR'],
+    handler: getSkill,
+  },
 ];

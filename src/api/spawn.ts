@@ -8,14 +8,16 @@ import { getProject } from '../store/projects.ts';
 import { createSession } from '../store/sessions.ts';
 import type { Store } from '../store/store.ts';
 import { templateOfRole } from '../store/templates.ts';
-import { isPlainFolderName } from '../skills/library.ts';
-import { type Ctx, jsonReply, parseBody, type RouteDef } from './context.ts';
+import { isPlainFolderName, PLAIN_FOLDER_NAME } from '../skills/library.ts';
+import { SessionFile } from '../persistence/schemas.ts';
+import { describedAs } from './json-schema.ts';
+import { type Ctx, jsonReply, type RouteDef } from './context.ts';
 import { checkSpawnCap } from '../store/spawn-cap.ts';
 import { clientRequestId, id, jsonObject } from './schemas.ts';
 
 const SPAWN_SOURCES = ['manual', 'orchestrator', 'ui', 'cli', 'api', 'session'] as const;
 
-const skillName = v.pipe(v.string(), v.check(isPlainFolderName, 'must be a plain folder name'));
+const skillName = v.pipe(v.string(), describedAs(v.check(isPlainFolderName, 'must be a plain folder name'), PLAIN_FOLDER_NAME));
 
 const SpawnBody = v.object({
   projectId: id,
@@ -80,8 +82,7 @@ function checkTargets(store: Store, input: SpawnInput, taskIds: string[]) {
  * write let other requests run) create a `spawning` session linked to its tasks
  * and ask every UI for a terminal. Nothing is created or broadcast if any step fails.
  */
-async function spawnHandler({ services, body }: Ctx) {
-  const input = parseBody(SpawnBody, body);
+async function spawnHandler({ services, body: input }: Ctx<SpawnInput>) {
   const { store, skills, logger, config } = services;
   const taskIds = uniq(input.taskIds);
   const target = checkTargets(store, input, taskIds);
@@ -124,6 +125,17 @@ async function spawnHandler({ services, body }: Ctx) {
   return jsonReply(201, { success: true, sessionId, session, env, manifestPath: env.MAESTRO_MANIFEST_PATH, missingSkills });
 }
 
-export const spawnRoutes: RouteDef[] = [
-  { method: 'POST', path: '/api/sessions/spawn', body: true, clientRequestId: true, handler: spawnHandler },
-];
+const SpawnResult = v.object({
+  success: v.literal(true),
+  sessionId: v.string(),
+  session: SessionFile,
+  env: v.record(v.string(), v.string()),
+  manifestPath: v.string(),
+  missingSkills: v.array(v.string()),
+});
+
+export const spawnRoutes: RouteDef[] = [{
+  method: 'POST', path: '/api/sessions/spawn', summary: 'Spawn an agent session: the UI opens a terminal for it (SPEC §5)',
+  body: SpawnBody, query: null, response: { status: 201, description: 'The session and its environment', schema: SpawnResult },
+  errors: ['PROJECT_NOT_FOUND', 'TASK_NOT_FOUND', 'VALIDATION_ERROR', 'SESSION_LIMIT'], clientRequestId: true, handler: spawnHandler,
+}];

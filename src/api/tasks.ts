@@ -1,11 +1,16 @@
 import * as v from 'valibot';
+import { TaskFile } from '../persistence/schemas.ts';
 import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
 import { renewLease } from '../store/leases.ts';
 import { type Store, toJson } from '../store/store.ts';
 import { normalStatuses } from '../store/list-cache.ts';
 import { TASK_STATUSES } from '../types.ts';
-import { type Ctx, entityReply, entityRoutes, listReply, parseBody, queryList, type RouteDef } from './context.ts';
-import { clientRequestId, id, idList, nameList, nonEmptyString, priority, taskSessionStatus, taskStatus, taskStatusInput, timelineEntry, timelineType } from './schemas.ts';
+import { type Ctx, entityReply, entityRoutes, listReply, queryList, type RouteDef } from './context.ts';
+import { describedAs } from './json-schema.ts';
+import {
+  clientRequestId, id, idList, nameList, nonEmptyString, priority, queryParam, taskSessionStatus, taskStatus, taskStatusInput,
+  timelineEntry, timelineType,
+} from './schemas.ts';
 
 const taskFields = {
   description: v.optional(v.string()),
@@ -21,7 +26,7 @@ const taskFields = {
 // `clientRequestId` is read by the request pipeline (SPEC §11), never stored.
 const CreateTask = v.object({ projectId: id, title: nonEmptyString, ...taskFields, clientRequestId });
 
-const UpdateTask = v.object({
+export const UpdateTask = v.object({
   title: v.optional(nonEmptyString),
   ...taskFields,
   sessionIds: v.optional(idList),
@@ -33,18 +38,41 @@ const UpdateTask = v.object({
  * An agent's report (SPEC §15: what the original CLI sends): only `sessionStatus`
  * applies; every other field is ignored, valid or not.
  */
-const SessionReport = v.object({ sessionStatus: v.optional(taskSessionStatus), sessionId: v.optional(v.string()) });
-const isSessionReport = (body: unknown) =>
-  typeof body === 'object' && body !== null && (body as { updateSource?: unknown }).updateSource === 'session';
+const SessionReport = v.object({
+  updateSource: v.literal('session'), sessionStatus: v.optional(taskSessionStatus), sessionId: v.optional(v.string()),
+});
+
+/** Any `updateSource` but `"session"` is a plain update (the field itself is ignored). */
+const notReport = describedAs(v.custom<unknown>((x) => x !== 'session', 'a report has its own fields'), { not: { const: 'session' } });
+
+/** PATCH /api/tasks/:id: a report when `updateSource` is `"session"`, else an update. */
+const PatchTask = v.variant('updateSource', [
+  SessionReport,
+  v.object({ ...UpdateTask.entries, updateSource: v.optional(notReport) }),
+]);
+
+type Report = v.InferOutput<typeof SessionReport>;
+const isReport = (body: v.InferOutput<typeof PatchTask>): body is Report => body.updateSource === 'session';
 
 /** A report naming a live session renews its lease (SPEC §15); one naming no session still applies. */
-function applyReport(store: Store, id: string, body: unknown, ifMatch?: string) {
-  const { sessionStatus, sessionId } = parseBody(SessionReport, body);
-  if (sessionId !== undefined) renewLease(store, sessionId);
-  return updateTask(store, id, { sessionStatus }, ifMatch);
+function patchTask(store: Store, id: string, body: v.InferOutput<typeof PatchTask>, ifMatch?: string) {
+  if (!isReport(body)) {
+    const { updateSource: _, ...input } = body;
+    return updateTask(store, id, input, ifMatch);
+  }
+  if (body.sessionId !== undefined) renewLease(store, body.sessionId);
+  return updateTask(store, id, { sessionStatus: body.sessionStatus }, ifMatch);
 }
 
 const TimelinePost = v.object({ message: v.string(), type: v.optional(timelineType, 'update'), sessionId: v.optional(id) });
+
+const TaskListQuery = v.object({
+  projectId: queryParam('Only tasks of this project'),
+  status: queryParam('Comma list of statuses (pending = todo)'),
+  parentId: queryParam('Only children of this task; "null" or empty: root tasks'),
+  sessionId: queryParam('Only tasks linked to this session'),
+  ready: queryParam('"true": only to-do tasks nobody holds whose dependencies are all completed (SPEC §10)'),
+});
 
 function listHandler({ services, query }: Ctx) {
   const parentId = query.get('parentId');
@@ -64,17 +92,26 @@ function listHandler({ services, query }: Ctx) {
 
 export const taskRoutes: RouteDef[] = [
   ...entityRoutes('/api/tasks', {
-    list: listHandler,
-    create: (store, body) => createTask(store, parseBody(CreateTask, body)),
+    name: 'task',
+    entity: TaskFile,
+    notFound: 'TASK_NOT_FOUND',
+    list: { summary: 'Tasks, oldest first, filtered', query: TaskListQuery, errors: [], handler: listHandler },
+    create: { body: CreateTask, errors: ['PROJECT_NOT_FOUND', 'TASK_NOT_FOUND', 'VALIDATION_ERROR'], run: createTask },
     get: getTask,
-    update: (store, id, body, ifMatch) =>
-      (isSessionReport(body) ? applyReport(store, id, body, ifMatch) : updateTask(store, id, parseBody(UpdateTask, body), ifMatch)),
-    remove: deleteTask,
+    update: {
+      body: PatchTask, errors: ['TASK_NOT_FOUND', 'SESSION_NOT_FOUND', 'VALIDATION_ERROR', 'TASK_CLAIMED', 'SESSION_ENDED'], run: patchTask,
+    },
+    remove: { errors: [], run: deleteTask },
   }, { clientRequestId: true }),
-  { method: 'GET', path: '/api/tasks/:id/children', handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)) },
   {
-    method: 'POST', path: '/api/tasks/:id/timeline', body: true,
-    handler: ({ services, params, body }) =>
-      entityReply(201, addTaskTimeline(services.store, params.id, parseBody(TimelinePost, body))),
+    method: 'GET', path: '/api/tasks/:id/children', summary: "A task's direct children", body: null, query: null,
+    response: { status: 200, description: 'The children', schema: v.array(TaskFile) }, errors: ['TASK_NOT_FOUND'],
+    handler: ({ services, params }) => listReply(childrenOf(services.store, params.id)),
+  },
+  {
+    method: 'POST', path: '/api/tasks/:id/timeline', summary: "Append an event to a task's timeline", body: TimelinePost, query: null,
+    response: { status: 201, description: 'The task', schema: TaskFile }, errors: ['TASK_NOT_FOUND', 'SESSION_NOT_FOUND'],
+    handler: ({ services, params, body }: Ctx<v.InferOutput<typeof TimelinePost>>) =>
+      entityReply(201, addTaskTimeline(services.store, params.id, body)),
   },
 ];

@@ -84,20 +84,20 @@ export function parseJson(text: string): unknown {
 }
 
 /**
- * The parsed body, or `undefined` when there is none. An empty body is no body
+ * The body's text, or `undefined` when there is none. An empty body is no body
  * whatever its Content-Type; a non-empty one must be JSON (415 otherwise).
  */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  return parseJsonBody(await readRaw(req, limit), req.headers['content-type']);
+export async function readJsonText(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return jsonText(await readRaw(req, limit), req.headers['content-type']);
 }
 
-/** `readJsonBody` for bytes already read (the pipeline keeps them for idempotency fingerprints). */
-export function parseJsonBody(raw: Buffer, contentType: string | undefined): unknown {
+/** `readJsonText` for bytes already read (the pipeline keeps them for idempotency fingerprints). */
+export function jsonText(raw: Buffer, contentType: string | undefined): string | undefined {
   if (raw.length === 0) return undefined;
   if (!isJsonMediaType(contentType)) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be sent as Content-Type: application/json');
   }
   const text = raw.toString('utf8');
-  if (text.trim() === '') return undefined;
-  return parseJson(text);
+  return text.trim() === '' ? undefined : text;
 }
+

@@ -1,22 +1,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Services } from '../api/context.ts';
-import type { RouteEntry } from '../api/routes.ts';
+import { type Dispatch, parseBody, type RouteDef, type Services } from '../api/context.ts';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { boardReply, isBoardRequest } from '../board/page.ts';
 import { FEED_PATH } from '../events/feed.ts';
-import { parseJsonBody, readRaw } from './body.ts';
+import { jsonText, parseJson, readRaw } from './body.ts';
 import { bearerToken, checkHost, checkOrigin, checkToken, corsHeaders, type GuardOptions, PREFLIGHT_HEADERS } from './guard.ts';
 import { clientRequestKey, fingerprint, headerKey, type IdempotencyCache, type IdempotencyKey } from './idempotency.ts';
 import { errorReply, type Reply, send } from './respond.ts';
 import type { Router } from './router.ts';
 
-const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+export const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The one request the token does not guard (SPEC §8): a health probe needs no secret. */
+export const isTokenFree = (method: string, path: string) => method === 'GET' && path === '/health';
 
 export interface Pipeline {
-  router: Router<RouteEntry>;
+  router: Router<RouteDef>;
   guard: GuardOptions;
   services: Services;
   bodyLimitBytes: number;
@@ -30,20 +32,27 @@ export interface Pipeline {
 
 const NO_BYTES = Buffer.alloc(0);
 
+/** The body as the route takes it (text for an rpc route, else parsed JSON), or the error reading it. */
 type Parsed = { body: unknown } | { error: unknown };
 
-function parseOnce(raw: Buffer, contentType: string | undefined): Parsed {
+function parseOnce(route: RouteDef, raw: Buffer, contentType: string | undefined): Parsed {
+  if (!route.body) return { body: undefined };
   try {
-    return { body: parseJsonBody(raw, contentType) };
+    const text = jsonText(raw, contentType);
+    return { body: route.rpc || text === undefined ? text : parseJson(text) };
   } catch (error) {
     return { error };
   }
 }
 
-/** SPEC §11: the `Idempotency-Key` of a write, else (where the route allows it) the body's `clientRequestId`. */
-function idempotencyKey(req: IncomingMessage, method: string, path: string, parsed: Parsed, bodyKeys: boolean): IdempotencyKey | undefined {
+/**
+ * SPEC §11: the `Idempotency-Key` of a write, else (where the route allows it) the body's
+ * `clientRequestId`. An rpc route (MCP) has none: its calls carry no key.
+ */
+function idempotencyKey(req: IncomingMessage, method: string, path: string, route: RouteDef, parsed: Parsed): IdempotencyKey | undefined {
+  if (route.rpc) return undefined;
   const header = WRITE_METHODS.has(method) ? headerKey(req.headers) : undefined;
-  if (header !== undefined || !bodyKeys || !('body' in parsed)) return header;
+  if (header !== undefined || route.clientRequestId !== true || !('body' in parsed)) return header;
   return clientRequestKey(parsed.body, method, path);
 }
 
@@ -60,9 +69,52 @@ export function splitUrl(url: string): { path: string; query: URLSearchParams; h
   return q === -1 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
 
-/** The request pipeline: guards, routing, body, back-pressure, handler, reply. */
+function findRoute(router: Router<RouteDef>, method: string, path: string) {
+  const match = router.match(method, path);
+  if (!match) throw new ApiError(404, 'NOT_FOUND', `No route for ${method} ${path}`);
+  if ('allow' in match) {
+    const allow = match.allow.join(', ');
+    throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`, { allow: match.allow }, { Allow: allow });
+  }
+  return { route: match.handler, params: match.params };
+}
+
+/** The query parameters the route declares, and no others. */
+function declaredQuery(route: RouteDef, query: URLSearchParams): URLSearchParams {
+  const names = route.query?.entries;
+  if (!names) return new URLSearchParams();
+  return new URLSearchParams([...query].filter(([name]) => Object.hasOwn(names, name)));
+}
+
+/** The request pipeline: guards, routing, body, idempotency, write gate, handler, reply. */
 export function createHandler(p: Pipeline) {
   const logger = p.services.logger;
+
+  /**
+   * After routing and reading: the entity the route needs checked first, the body through
+   * the route's schema, then the handler, through the write gate for writes. An rpc route
+   * is not gated itself: the routes it calls are, through `dispatch`.
+   */
+  async function run(route: RouteDef, call: Parameters<Dispatch>[0], params: Record<string, string>) {
+    const handle = () => {
+      route.mustExist?.(p.services.store, params);
+      const body = route.rpc ? call.body : route.body ? parseBody(route.body, call.body) : undefined;
+      const query = declaredQuery(route, call.query);
+      return route.handler({ req: call.req, params, query, body, ifMatch: call.ifMatch, services: p.services, dispatch });
+    };
+    return WRITE_METHODS.has(call.method) && !route.rpc ? p.runWrite(handle) : handle();
+  }
+
+  /** A call from inside the server (an MCP tool): no guards, no idempotency key; the write gate as for HTTP. */
+  const dispatch: Dispatch = async (call) => {
+    try {
+      const { route, params } = findRoute(p.router, call.method, call.path);
+      return await run(route, call, params);
+    } catch (err) {
+      return errorReply(err, logger);
+    }
+  };
+
   return async function handle(req: IncomingMessage, res: ServerResponse) {
     let origin: string | undefined;
     const extra = (): Record<string, string> => ({ ...corsHeaders(origin), ...(p.stopping() ? { Connection: 'close' } : {}) });
@@ -82,23 +134,15 @@ export function createHandler(p: Pipeline) {
       }
       // The feed, like an upgrade, may carry the token as `?token=`: an EventSource cannot set headers.
       const queryToken = path === FEED_PATH ? query.get('token') ?? undefined : undefined;
-      if (!(method === 'GET' && path === '/health')) checkToken(bearerToken(req.headers) ?? queryToken, p.guard);
-      const match = p.router.match(method, path);
-      if (!match) throw new ApiError(404, 'NOT_FOUND', `No route for ${method} ${path}`);
-      if ('allow' in match) {
-        const allow = match.allow.join(', ');
-        throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`, { allow: match.allow }, { Allow: allow });
-      }
-      const route = match.handler;
+      if (!isTokenFree(method, path)) checkToken(bearerToken(req.headers) ?? queryToken, p.guard);
+      const { route, params } = findRoute(p.router, method, path);
       const raw = route.body ? await readRaw(req, p.bodyLimitBytes) : NO_BYTES;
-      const parsed: Parsed = route.body ? parseOnce(raw, req.headers['content-type']) : { body: undefined };
-      const key = idempotencyKey(req, method, path, parsed, route.clientRequestId === true);
+      const parsed = parseOnce(route, raw, req.headers['content-type']);
+      const key = idempotencyKey(req, method, path, route, parsed);
       const answer = async (): Promise<Reply> => {
         try {
           if ('error' in parsed) throw parsed.error;
-          const ifMatch = req.headers['if-match'];
-          const run = () => route.handler({ req, params: match.params, query, body: parsed.body, ifMatch, services: p.services });
-          return WRITE_METHODS.has(method) ? await p.runWrite(run) : await run();
+          return await run(route, { method, path, query, body: parsed.body, ifMatch: req.headers['if-match'], req }, params);
         } catch (err) {
           return errorReply(err, logger);
         }
@@ -107,8 +151,8 @@ export function createHandler(p: Pipeline) {
         send(res, await answer(), extra());
         return;
       }
-      const run = await p.idempotency.run(key, fingerprint(method, req.url ?? path, raw), answer);
-      send(res, run.replayed ? replayed(run.reply) : run.reply, extra());
+      const keyed = await p.idempotency.run(key, fingerprint(method, req.url ?? path, raw), answer);
+      send(res, keyed.replayed ? replayed(keyed.reply) : keyed.reply, extra());
     } catch (err) {
       send(res, errorReply(err, logger), extra());
     }

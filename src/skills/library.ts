@@ -23,6 +23,9 @@ export interface Skill extends Manifest {
   instructions: string;
 }
 
+/** isPlainFolderName in JSON Schema (which counts length in code points, `.length` UTF-16 units: alike up to U+FFFF). */
+export const PLAIN_FOLDER_NAME = { minLength: 1, maxLength: 255, pattern: '^(?!\\.\\.?$)[^/\\\\\\u0000]*$' };
+
 /** A skill id is a folder name: nothing that could walk out of the skills folder. */
 export function isPlainFolderName(id: string): boolean {
   return id.length > 0 && id.length <= 255 && id !== '.' && id !== '..' && !/[/\\\0]/.test(id);

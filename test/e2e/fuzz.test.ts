@@ -185,7 +185,8 @@ describe('fuzz: every POST/PATCH/PUT route (fast-check, seed 42)', () => {
     { name: 'POST /api/tasks/:id/timeline', method: 'POST', path: () => `/api/tasks/${T1}/timeline`, valid: () => ({ message: 'm', type: 'milestone', sessionId: S }) },
     { name: 'POST /api/tasks/:id/subtasks', method: 'POST', path: () => `/api/tasks/${T1}/subtasks`, valid: () => ({ title: 's', description: 'd', order: 3 }) },
     { name: 'PATCH /api/tasks/:id/subtasks/:sid', method: 'PATCH', path: () => `/api/tasks/${T1}/subtasks/${ST}`, valid: () => ({ title: 's2', description: 'd', completed: true, order: 1 }) },
-    { name: 'PUT /api/tasks/:id/subtasks/:sid', method: 'PUT', path: () => `/api/tasks/${T1}/subtasks/${ST}`, valid: () => ({ title: 's3', completed: false }) },
+    // A second body for the same route: PUT there is 405 (SPEC §2), so the unchecking update goes by PATCH.
+    { name: 'PATCH /api/tasks/:id/subtasks/:sid (uncheck)', method: 'PATCH', path: () => `/api/tasks/${T1}/subtasks/${ST}`, valid: () => ({ title: 's3', completed: false }) },
     {
       name: 'POST /api/sessions', method: 'POST', path: () => '/api/sessions',
       valid: () => ({ projectId: P, taskIds: [T1], name: 'n', agentId: 'a', status: 'running', env: { A: 'b' }, metadata: { k: 'v' } }),

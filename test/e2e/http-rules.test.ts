@@ -118,7 +118,7 @@ describe('§2 HTTP rules', () => {
     assert.deepEqual(allowList(health), ['GET']);
   });
 
-  it('answers PUT only where SPEC §2 lists it: tasks and sessions are 405 with Allow, projects take it', async () => {
+  it('answers PUT only where SPEC §2 lists it: tasks, sessions and subtasks are 405 with Allow, projects take it', async () => {
     const project = (await api.post('/api/projects', { name: 'put rules' })).body;
     const task = (await api.post('/api/tasks', { projectId: project.id, title: 't' })).body;
     const session = (await api.post('/api/sessions', { projectId: project.id })).body;
@@ -128,6 +128,12 @@ describe('§2 HTTP rules', () => {
       assert.deepEqual(allowList(put), ['DELETE', 'GET', 'PATCH']);
     }
     assert.equal((await api.get(`/api/tasks/${task.id}`)).body.version, 1, 'a refused PUT changes nothing');
+    const subtask = (await api.post(`/api/tasks/${task.id}/subtasks`, { title: 's' })).body;
+    const subtaskPut = await api.put(`/api/tasks/${task.id}/subtasks/${subtask.id}`, { title: 'x', completed: true });
+    assertError(subtaskPut, 405, 'METHOD_NOT_ALLOWED');
+    assert.deepEqual(allowList(subtaskPut), ['DELETE', 'PATCH']);
+    assert.deepEqual((await api.get(`/api/tasks/${task.id}/subtasks`)).body.map((s: { title: string; completed: boolean }) => [s.title, s.completed]),
+      [['s', false]], 'a refused subtask PUT changes nothing');
     const put = await api.put(`/api/projects/${project.id}`, { name: 'renamed' });
     assert.equal(put.status, 200);
     assert.equal(put.body.name, 'renamed');

@@ -605,11 +605,10 @@ describe('hostile input (SPEC §2, §7, §8)', () => {
   add('POST /api/tasks/:id/subtasks', 'POST', () => `/api/tasks/${taskId}/subtasks`, () => ({ title: 's' }), {
     title: [MISSING, '', 5, null], description: badString, order: ['1', 1.5, true, {}],
   });
-  for (const m of ['PATCH', 'PUT']) {
-    add(`${m} /api/tasks/:id/subtasks/:subtaskId`, m, () => `/api/tasks/${taskId}/subtasks/${subtaskId}`, () => ({}), {
-      title: ['', 5], description: badString, completed: ['yes', 1, null], order: ['2', 2.5, []],
-    });
-  }
+  // PUT there is 405 (SPEC §2: PUT only where a table lists it).
+  add('PATCH /api/tasks/:id/subtasks/:subtaskId', 'PATCH', () => `/api/tasks/${taskId}/subtasks/${subtaskId}`, () => ({}), {
+    title: ['', 5], description: badString, completed: ['yes', 1, null], order: ['2', 2.5, []],
+  });
   add('POST /api/sessions', 'POST', () => '/api/sessions', () => ({ projectId }), {
     projectId: [MISSING, ...badId], taskIds: badIdList, taskId: badId, id: badId, name: ['', 5, []], agentId: [5, [], {}],
     status: ['bogus', 1], env: ['x', [], { A: 1 }, { A: null }, { A: {} }], metadata: ['x', [], 5, true],

@@ -50,6 +50,43 @@ describe('§9 once shutdown begins no change is accepted (item 1)', () => {
   });
 });
 
+describe('§9/§13 an MCP tool call is a write like any other', () => {
+  it('a tools/call whose body completes after SIGTERM is refused by the write gate: isError with BUSY, nothing made', async () => {
+    const dir = await freshDir();
+    const proc = await startProcess({ DATA_DIR: dir, LOG_LEVEL: 'info' });
+    const project = (await client(proc.url).post('/api/projects', { name: 'p' })).body;
+    const { port, hostname, host } = new URL(proc.url);
+    const body = JSON.stringify({
+      jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'create_task', arguments: { projectId: project.id, title: 'late' } },
+    });
+    const socket = connect(Number(port), hostname);
+    let text = '';
+    socket.on('data', (d) => (text += d));
+    const closed = new Promise((r) => socket.on('close', r));
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(`POST /mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n`
+      + `Content-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
+    await sleep(100);
+    proc.child.kill('SIGTERM');
+    await waitFor(() => proc.stderr().includes('SIGTERM received'));
+    await sleep(100);
+    socket.write(body.slice(5));
+    await closed;
+    const [res] = parseResponses(text);
+    assert.ok(res, `an answer before the close: ${JSON.stringify(text)}`);
+    assert.equal(res.status, 200);
+    const result = res.body.result;
+    assert.equal(result.isError, true);
+    assert.equal(JSON.parse(result.content[0].text).code, 'BUSY');
+    assert.equal(await proc.exited, 0);
+
+    const again = await startProcess({ DATA_DIR: dir });
+    assert.deepEqual((await client(again.url).get('/api/tasks')).body, [], 'the refused call made nothing');
+    again.child.kill('SIGTERM');
+    assert.equal(await again.exited, 0);
+  });
+});
+
 describe('§9 SIGHUP is treated like SIGTERM (item 5)', () => {
   it('flushes the last debounce window, removes the lock and exits 0', async () => {
     const dir = await freshDir();
