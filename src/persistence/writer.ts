@@ -45,6 +45,9 @@ export class DiskWriter {
   private waiters: (() => void)[] = [];
   private readonly knownFolders = new Set<string>();
   private failure: string | undefined;
+  /** The last checkpoint fsync that failed, until one succeeds. */
+  private syncFailure: string | undefined;
+  private lastBatchFailed = false;
   private retryMs: number;
   private readonly fs: FileSystem;
   private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite' | 'needCheckpoint'>> & Pick<WriterOptions, 'beforeWrite' | 'needCheckpoint'>;
@@ -73,7 +76,7 @@ export class DiskWriter {
   /** `undefined` while writes succeed; the last error while they fail, or that they make no progress. */
   get failing(): string | undefined {
     if (this.stalled) return `no write has finished for ${Math.round((Date.now() - this.progressAt) / 1000)} s: the disk does not answer`;
-    return this.failure;
+    return this.failure ?? this.syncFailure;
   }
 
   /** A flush is running and has finished nothing for `stallMs`: its I/O is stuck. */
@@ -126,7 +129,7 @@ export class DiskWriter {
   /** `flush`, then whether every file it had to write was written. */
   async flushAll(): Promise<boolean> {
     await this.flush();
-    return this.failure === undefined;
+    return !this.lastBatchFailed;
   }
 
   /**
@@ -154,13 +157,14 @@ export class DiskWriter {
         ok = this.syncFailed(folder, error);
       });
     }
+    if (ok) this.syncFailure = undefined;
     this.wakeWaiters();
     return ok;
   }
 
   private syncFailed(path: string, error: NodeJS.ErrnoException): false {
     this.o.logger.error(`fsync failed for ${path}: ${error.message} (will retry)`);
-    this.failure = `fsync failed for ${path}: ${error.code ?? error.message}`;
+    this.syncFailure = `fsync failed for ${path}: ${error.code ?? error.message}`;
     return false;
   }
 
@@ -242,6 +246,7 @@ export class DiskWriter {
 
   /** Logs failures and keeps the health reason until a flush succeeds in full. */
   private settle(failed: { change: EntityChange; error: Error }[]) {
+    this.lastBatchFailed = failed.length > 0;
     if (failed.length === 0) {
       if (this.failure) this.o.logger.info('writes to disk succeed again');
       this.failure = undefined;

@@ -21,7 +21,7 @@ const change = (p: Project | null, id = p!.id): EntityChange => ({ kind: 'projec
  * yet fsynced are dropped (the content as of its last fsync is put back).
  */
 function seamFs() {
-  const state = { failJournal: undefined as string | undefined, syncs: new Map<string, number>() };
+  const state = { failJournal: undefined as string | undefined, failSync: undefined as string | undefined, hold: undefined as Promise<void> | undefined, syncs: new Map<string, number>() };
   const synced = new Map<string, Buffer>();
   const snapshot = (path: string) => {
     if (!statSync(path).isDirectory()) synced.set(path, readFileSync(path));
@@ -36,8 +36,15 @@ function seamFs() {
       const failing = () => {
         if (state.failJournal && path.includes(`/${JOURNAL_FOLDER}/`)) throw Object.assign(new Error(`${state.failJournal}: injected`), { code: state.failJournal });
       };
-      handle.sync = async () => { count(); await sync(); snapshot(path); };
-      handle.datasync = async () => { failing(); count(); await datasync(); snapshot(path); };
+      handle.sync = async () => {
+        if (state.failSync && path.endsWith(state.failSync)) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+        count(); await sync(); snapshot(path);
+      };
+      handle.datasync = async () => {
+        failing();
+        if (path.includes(`/${JOURNAL_FOLDER}/`)) await state.hold;
+        count(); await datasync(); snapshot(path);
+      };
       handle.appendFile = (async (data: string) => { failing(); await appendFile(data); }) as typeof handle.appendFile;
       return handle;
     }) as FileSystem['open'],
@@ -168,6 +175,22 @@ describe('Journal with the writer: group commit, checkpoints, failures', () => {
     assert.deepEqual(journalFiles(), []);
   });
 
+  it('a checkpoint whose fsync fails keeps the journal files, reports it, and completes once the disk recovers', async () => {
+    await commit([change(project('a')), undefined]);
+    seam.state.failSync = 'a.json';
+    assert.equal(await journal.checkpoint(), false);
+    assert.deepEqual(journalFiles(), ['00000001.log'], 'kept: the entity file is not durable');
+    assert.match(writer.failing!, /fsync failed for .*a\.json: EIO/);
+    assert.equal(writer.pending, 1);
+    seam.state.failSync = undefined;
+    assert.equal(await journal.checkpoint(), true, 'nothing new to write: the fsync alone is retried');
+    assert.equal(writer.failing, undefined);
+    assert.deepEqual(journalFiles(), []);
+    assert.equal(writer.pending, 0);
+    // A checkpoint asked for while one runs is the same one.
+    assert.equal(journal.checkpoint(), journal.checkpoint());
+  });
+
   it('a journal past maxBytes forces a checkpoint', async () => {
     const big = new Journal({ dataDir: dir, logger: silentLogger, fs: seam.fs, checkpointMs: 60_000, maxBytes: 2000,
       writer: { flush: () => writer.flushAll(), syncWritten: () => writer.syncWritten() }, broadcast: () => {}, restore: () => {} }, 10);
@@ -208,10 +231,18 @@ describe('Journal with the writer: group commit, checkpoints, failures', () => {
     await journal.checkpoint();
     await commit([change(project('a', 'two', 2)), project('a', 'one')], [change(project('b')), undefined]);
     await writer.flush();
-    // Not yet answered: appended to the journal but never fsynced, and an entity file written without fsync.
+    // Not yet answered: appended to the journal, its fsync not yet done, and an entity file written without fsync.
+    let release!: () => void;
+    seam.state.hold = new Promise((r) => { release = r; });
+    let answeredC = false;
+    const from = journal.lastSeq;
     journal.change(change(project('c')), undefined);
     writer.mark(change(project('c')));
+    const c = journal.durable(from).then(() => { answeredC = true; });
     await writer.flush();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.match(readFileSync(join(dir, JOURNAL_FOLDER, '00000002.log'), 'utf8'), /"i":"c"/, 'appended');
+    assert.equal(answeredC, false);
     // Power loss: every file goes back to its last fsynced bytes (never fsynced: gone).
     for (const [path, bytes] of seam.synced) writeFileSync(path, bytes);
     for (const name of ['b.json', 'c.json']) if (!seam.synced.has(join(dir, 'projects', name))) await rm(join(dir, 'projects', name), { force: true });
@@ -219,5 +250,7 @@ describe('Journal with the writer: group commit, checkpoints, failures', () => {
     const state = new Map<string, string | null>([['a', JSON.parse(await readFile(projectFile('a'), 'utf8')).name]]);
     for (const r of records) if ('kind' in r) state.set(r.id, r.entity && (r.entity as Project).name);
     assert.deepEqual(Object.fromEntries(state), { a: 'two', b: 'b' });
+    release();
+    await c;
   });
 });
