@@ -56,6 +56,8 @@ export interface MaestroServer {
 const FORCE_CLOSE_AFTER_MS = 500;
 /** Of the time to the shutdown deadline, this much is kept for closing sockets and exiting; the rest is for flushing writes. */
 const CLOSE_RESERVE_MS = 1500;
+/** Entity files written at once (of libuv's 4 threads); the journal's append and fsync need one free. */
+const WRITER_CONCURRENCY = 2;
 /** A `stop()` without a deadline has this long. */
 const DEFAULT_SHUTDOWN_MS = 5000;
 
@@ -100,6 +102,8 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     dataDir: config.dataDir, debounceMs: config.writeDebounceMs, maxPending: config.maxPendingWrites, logger, fs,
     beforeWrite: (change) => archive.persist(change.kind, change.id),
     needCheckpoint: () => void journal.checkpoint(),
+    // Unsynced writes are page-cache fast; fewer at once leave libuv threads for the journal's appends.
+    concurrency: WRITER_CONCURRENCY,
   });
   const journal: Journal = new Journal({
     dataDir: config.dataDir, logger, fs, checkpointMs: config.checkpointMs, maxBytes: config.journalMaxBytes,
