@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type FileSystem, realFs } from '../../src/persistence/fs.ts';
 import { JOURNAL_FOLDER } from '../../src/persistence/journal.ts';
-import { assertError, client, EventLog, startProcess, startTestServer, tempDir } from '../helpers.ts';
+import { assertError, client, EventLog, startProcess, startTestServer, tempDir, waitFor } from '../helpers.ts';
 
 const KILLS = 6;
 /** Nothing reaches an entity file on its own during the test: every answer rests on the journal alone. */
@@ -180,8 +180,8 @@ describe('§16 the journal', () => {
     const expected = await state(proc.url);
     const taskFile = join(dir, 'tasks', project.id, `${task.id}.json`);
     const projectFile = join(dir, 'projects', `${project.id}.json`);
-    const deadline = Date.now() + 5000;
-    while (!readFileSync(taskFile, 'utf8').includes('yyy') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const fileHolds = (text: string) => { try { return readFileSync(taskFile, 'utf8').includes(text); } catch { return false; } };
+    await waitFor(() => fileHolds('yyy'));
     proc.child.kill('SIGKILL');
     await proc.exited;
     writeFileSync(projectFile, '');
@@ -190,7 +190,7 @@ describe('§16 the journal', () => {
     assert.deepEqual(await state(proc.url), expected);
     assert.deepEqual(readdirSync(join(dir, 'corrupt')), [], 'nothing quarantined');
     assert.match(proc.stderr(), /recovered from the journal/);
-    assert.equal(JSON.parse(readFileSync(taskFile, 'utf8')).description, 'y'.repeat(500), 'written back');
+    await waitFor(() => fileHolds(`"description": "${'y'.repeat(500)}"`)); // written back by the start-up checkpoint
     proc.child.kill('SIGINT');
     assert.equal(await proc.exited, 0);
     // Torn with no journal to recover it from: quarantined as before (SPEC §7).
