@@ -19,6 +19,10 @@ export interface Config {
   wsPingMs: number;
   wsMaxBufferBytes: number;
   maxPendingWrites: number;
+  /** SPEC §16: how often entity files are made durable and old journal files deleted. */
+  checkpointMs: number;
+  /** A journal file past this size forces a checkpoint. */
+  journalMaxBytes: number;
   /** SPEC §12: how many broadcasts, and how many bytes of them, a reconnecting client can get back. */
   eventBuffer: number;
   eventBufferBytes: number;
@@ -98,6 +102,8 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     wsPingMs: intFrom(all, 'WS_PING_MS', 30_000, 10),
     wsMaxBufferBytes: intFrom(all, 'WS_MAX_BUFFER_BYTES', 8 * 1024 * 1024, 1024),
     maxPendingWrites: intFrom(all, 'MAX_PENDING_WRITES', 2000, 1),
+    checkpointMs: intFrom(all, 'CHECKPOINT_MS', 5000, 10),
+    journalMaxBytes: intFrom(all, 'JOURNAL_MAX_BYTES', 64 * 1024 * 1024, 1024),
     eventBuffer: intFrom(all, 'EVENT_BUFFER', 10_000, 0),
     eventBufferBytes: intFrom(all, 'EVENT_BUFFER_BYTES', 64 * 1024 * 1024, 0),
     maxEventClients: intFrom(all, 'MAX_EVENT_CLIENTS', 1000, 1),

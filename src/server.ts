@@ -18,6 +18,8 @@ import { ensureFolder, loadData } from './persistence/load.ts';
 import { removeManifest, removeOrphanManifests } from './persistence/manifest.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
+import { Journal, JOURNAL_FOLDER, readJournal } from './persistence/journal.ts';
+import { join } from 'node:path';
 import { IdempotencyCache } from './http/idempotency.ts';
 import { LeaseFile, readLeasedIds } from './persistence/lease-file.ts';
 import { SkillsLibrary } from './skills/library.ts';
@@ -40,6 +42,7 @@ export interface MaestroServer {
   readonly store: Store;
   readonly hub: Hub;
   readonly writer: DiskWriter;
+  readonly journal: Journal;
   /**
    * Graceful stop by `deadline` (epoch ms; default `DEFAULT_SHUTDOWN_MS` from now);
    * `unsaved` lists the files that could not be written in time.
@@ -53,6 +56,8 @@ export interface MaestroServer {
 const FORCE_CLOSE_AFTER_MS = 500;
 /** Of the time to the shutdown deadline, this much is kept for closing sockets and exiting; the rest is for flushing writes. */
 const CLOSE_RESERVE_MS = 1500;
+/** Entity files written at once (of libuv's 4 threads); the journal's append and fsync need one free. */
+const WRITER_CONCURRENCY = 2;
 /** A `stop()` without a deadline has this long. */
 const DEFAULT_SHUTDOWN_MS = 5000;
 
@@ -84,7 +89,11 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const store = new Store({ historyKeep: config.timelineKeep });
   const archive = new Archive({ dataDir: config.dataDir, logger, fs });
   store.onArchive((archived) => archive.add(archived));
-  const loaded = await loadData(config.dataDir, logger);
+  await ensureFolder(join(config.dataDir, JOURNAL_FOLDER));
+  const journaled = readJournal(config.dataDir);
+  const loaded = await loadData(config.dataDir, logger, undefined, journaled.records);
+  if (journaled.records.length > 0) logger.info(`replayed ${journaled.records.length} journal record(s) over the entity files`);
+  for (const archived of loaded.archived) archive.add(archived);
   const seeded = missingDefaults(loaded.templates);
   const trimmed = store.load(loaded.projects, loaded.tasks, loaded.sessions, [...loaded.templates, ...seeded]);
   await archive.removeOrphans((kind, id) => store.has(kind, id));
@@ -92,13 +101,24 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const writer = new DiskWriter({
     dataDir: config.dataDir, debounceMs: config.writeDebounceMs, maxPending: config.maxPendingWrites, logger, fs,
     beforeWrite: (change) => archive.persist(change.kind, change.id),
+    needCheckpoint: () => void journal.checkpoint(),
+    // Unsynced writes are page-cache fast; fewer at once leave libuv threads for the journal's appends.
+    concurrency: WRITER_CONCURRENCY,
   });
-  store.onChange((change) => {
+  const journal: Journal = new Journal({
+    dataDir: config.dataDir, logger, fs, checkpointMs: config.checkpointMs, maxBytes: config.journalMaxBytes,
+    writer: { flush: () => writer.flushAll(), syncWritten: () => writer.syncWritten() },
+    broadcast: (event) => hub.broadcast(event),
+    restore: (change) => store.restore(change),
+  }, journaled.nextFile, journaled.bytes);
+  store.onArchive((archived) => journal.archived(archived));
+  store.onChange((change, previous) => {
     if (change.entity === null) archive.drop(change.kind, change.id);
     writer.mark(change);
+    journal.change(change, previous);
   });
-  // Trimmed after repair: a repaired entity that was also trimmed is written in its trimmed form.
-  for (const change of [...loaded.repaired, ...trimmed]) writer.mark(change);
+  // Replayed first, trimmed after repair: the last mark of an entity is what is written.
+  for (const change of [...loaded.replayed, ...loaded.repaired, ...trimmed]) writer.mark(change);
   const hub = new Hub({
     pingMs: config.wsPingMs, maxBufferBytes: config.wsMaxBufferBytes, logger,
     bufferCount: config.eventBuffer, bufferBytes: config.eventBufferBytes, maxClients: config.maxEventClients,
@@ -108,7 +128,8 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     removeManifest(config.dataDir, change.id).catch((err: Error) => logger.warn(`cannot remove the manifest of ${change.id}: ${err.message}`));
   });
   for (const template of seeded) writer.mark({ kind: 'template', id: template.id, entity: template });
-  store.onEvent((event) => hub.broadcast(event));
+  // Events reach clients only once the changes before them are durable, in order (SPEC §16).
+  store.onEvent((event) => journal.event(event));
   const leaseFile = new LeaseFile({ dataDir: config.dataDir, debounceMs: config.writeDebounceMs, logger, fs, ids: () => leases.leasedIds() });
   const leases = attachLeases(store, {
     leaseMs: config.sessionLeaseMs, spawnTimeoutMs: config.spawnTimeoutMs, onLeasedChange: () => leaseFile.mark(),
@@ -117,6 +138,10 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   leases.restore(await readLeasedIds(config.dataDir, logger));
   const released = releaseBrokenClaims(store);
   if (released > 0) logger.warn(`released ${released} claim(s) whose session had gone, ended or gone stale`);
+  // Start-up's write-back (replay, repairs, templates, released claims) made durable; the journal keeps
+  // every replayed record until it completes, so serving meanwhile is safe (and a stalled disk cannot stop the start).
+  void journal.checkpoint();
+  journal.startTimer();
   leases.startTimer();
 
   const guard = guardOptions(config);
@@ -127,18 +152,20 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     store, config, logger, skills, hub, archive,
     serverUrl: () => config.serverUrlSet ? config.serverUrl : `http://localhost:${port}`,
     health: () => {
-      const reason = writer.failing;
+      const reason = journal.failure ?? writer.failing;
       return {
         status: reason ? 'degraded' : 'ok',
         ...(reason ? { reason } : {}),
         timestamp: Date.now(),
         uptime: Math.floor((Date.now() - startedAt) / 1000),
         pendingWrites: writer.pending,
+        journalBytes: journal.bytes,
+        lastCheckpointAt: journal.lastCheckpointAt,
       };
     },
   };
 
-  const writes = new WriteGate(writer);
+  const writes = new WriteGate(writer, journal);
   const handle = createHandler({
     router: buildRouter(), guard, services, bodyLimitBytes: config.bodyLimitBytes,
     runWrite: (change) => writes.run(change), stopping: () => stopping,
@@ -188,6 +215,8 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     // Changes already past the gate are answered with success: they must be in the flush.
     await writes.drained();
     const unsaved = await writer.close(deadline - CLOSE_RESERVE_MS);
+    // The last checkpoint: every file durable, the journal emptied (if it fails, the journal still holds every change).
+    if (!(await journal.close())) logger.warn('the last checkpoint failed; the journal keeps the changes for the next start');
     if (!(await leaseFile.flush())) unsaved.push(leaseFile.path);
     server.closeIdleConnections();
     const forced = setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_AFTER_MS);
@@ -197,6 +226,6 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     return { unsaved };
   }
 
-  return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, stop,
+  return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, journal, stop,
     ioStuck: () => writer.stalled || skills.io.stuck };
 }

@@ -12,12 +12,13 @@ import { TMP_MARKER } from './paths.ts';
 // at once, so a counter is enough to keep temporary names apart.
 let tmpCounter = 0;
 
-export async function writeFileAtomic(fs: FileSystem, path: string, data: string): Promise<void> {
+/** `sync` false: the caller makes the file durable later (a journal checkpoint). */
+export async function writeFileAtomic(fs: FileSystem, path: string, data: string, sync = true): Promise<void> {
   const tmp = join(dirname(path), `${basename(path)}${TMP_MARKER}${process.pid}-${(tmpCounter++).toString(36)}`);
   const handle = await fs.open(tmp, 'w', 0o644);
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (sync) await handle.sync();
   } catch (err) {
     await handle.close().catch(() => {});
     await fs.unlink(tmp).catch(() => {});
@@ -32,6 +33,7 @@ export async function writeFileAtomic(fs: FileSystem, path: string, data: string
   }
 }
 
+/** fsync of a file or folder by path. */
 export async function syncFolder(fs: FileSystem, dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r');
   try {

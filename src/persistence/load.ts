@@ -4,7 +4,8 @@ import { syncFolder } from './atomic.ts';
 import { realFs } from './fs.ts';
 import * as v from 'valibot';
 import type { Logger } from '../log.ts';
-import type { EntityChange } from '../store/store.ts';
+import type { ArchivedEntries, EntityChange } from '../store/store.ts';
+import type { JournalRecord } from './journal.ts';
 import type { Entity, EntityKind, Project, Session, Task, Template } from '../types.ts';
 import { CORRUPT_FOLDER, FOLDERS, TMP_MARKER } from './paths.ts';
 import { isCurrentProject, isCurrentSession, isCurrentTask, isCurrentTemplate } from './quick-check.ts';
@@ -19,6 +20,10 @@ export interface LoadedData {
   templates: Template[];
   /** Entities changed by link repair; they must be written back. */
   repaired: EntityChange[];
+  /** Entities the journal replay set or removed (SPEC §16); they must be written back. */
+  replayed: EntityChange[];
+  /** Entries the journal says were cut to an entity's archive, oldest first (entities that exist). */
+  archived: ArchivedEntries[];
   quarantined: string[];
 }
 
@@ -98,10 +103,30 @@ export async function ensureFolder(path: string): Promise<void> {
   }
 }
 
-/** Every file in the data folder, checked, links repaired. */
-export async function loadData(dataDir: string, logger: Logger, workerThreshold?: number): Promise<LoadedData> {
+const keyOfRef = (ref: FileRef) => `${ref.kind}:${basename(ref.path, '.json')}`;
+
+/**
+ * The journal's records over the loaded entities, in order: each one's last record
+ * replaces the entity or removes it. Returns what must be written back.
+ */
+function replay(data: LoadedData, records: readonly JournalRecord[]): EntityChange[] {
+  const last = new Map<string, EntityChange>();
+  for (const r of records) if ('kind' in r) last.set(`${r.kind}:${r.id}`, r);
+  if (last.size === 0) return [];
+  const lists = { project: data.projects, task: data.tasks, session: data.sessions, template: data.templates } as Record<EntityKind, Entity[]>;
+  for (const kind of Object.keys(lists) as EntityKind[]) {
+    const kept = lists[kind].filter((e) => !last.has(`${kind}:${e.id}`));
+    for (const change of last.values()) if (change.kind === kind && change.entity) kept.push(change.entity);
+    lists[kind].splice(0, lists[kind].length, ...kept);
+  }
+  return [...last.values()];
+}
+
+/** Every file in the data folder, checked, the journal replayed over them, links repaired. */
+export async function loadData(dataDir: string, logger: Logger, workerThreshold?: number, journal: readonly JournalRecord[] = []): Promise<LoadedData> {
   for (const folder of [...Object.values(FOLDERS), CORRUPT_FOLDER]) await ensureFolder(join(dataDir, folder));
-  const data: LoadedData = { projects: [], tasks: [], sessions: [], templates: [], repaired: [], quarantined: [] };
+  const data: LoadedData = { projects: [], tasks: [], sessions: [], templates: [], repaired: [], replayed: [], archived: [], quarantined: [] };
+  const inJournal = new Set(journal.flatMap((r) => ('kind' in r ? [`${r.kind}:${r.id}`] : [])));
   const refs = await findFiles(dataDir, logger);
   const bad: { ref: FileRef; problem: string }[] = [];
   await readFiles(refs.map((r) => r.path), (i, text) => {
@@ -113,7 +138,14 @@ export async function loadData(dataDir: string, logger: Logger, workerThreshold?
     else if (ref.kind === 'session') data.sessions.push(entity as Session);
     else data.templates.push(entity as Template);
   }, workerThreshold);
-  for (const { ref, problem } of bad) data.quarantined.push(await quarantine(dataDir, ref, problem, logger));
+  for (const { ref, problem } of bad) {
+    // Written after the last checkpoint, so not yet durable: the journal holds its state.
+    if (inJournal.has(keyOfRef(ref))) logger.warn(`${ref.path} is ${problem}; recovered from the journal`);
+    else data.quarantined.push(await quarantine(dataDir, ref, problem, logger));
+  }
+  data.replayed = replay(data, journal);
+  const ids = { task: new Set(data.tasks.map((t) => t.id)), session: new Set(data.sessions.map((x) => x.id)) };
+  data.archived = journal.flatMap((r) => ('archived' in r && ids[r.archived.kind].has(r.archived.id) ? [r.archived] : []));
   data.repaired = repairLinks(data.tasks, data.sessions);
   for (const change of data.repaired) logger.warn(`repaired links of ${change.kind} ${change.id}`);
   const graphRepairs = [...breakParentLoops(data.tasks), ...breakDependencyCycles(data.tasks)];

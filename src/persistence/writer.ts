@@ -22,6 +22,11 @@ export interface WriterOptions {
   stallMs?: number;
   /** Awaited before an entity's file is written: what must be durable first (its archive lines). */
   beforeWrite?: (change: EntityChange) => Promise<void>;
+  /**
+   * Journal mode (SPEC §16): files are written without an fsync each; `syncWritten`
+   * (a checkpoint) makes them durable, and `needCheckpoint` is called at the bound.
+   */
+  needCheckpoint?: () => void;
 }
 
 const keyOf = (c: EntityChange) => `${c.kind}:${c.id}`;
@@ -40,9 +45,15 @@ export class DiskWriter {
   private waiters: (() => void)[] = [];
   private readonly knownFolders = new Set<string>();
   private failure: string | undefined;
+  /** The last checkpoint fsync that failed, until one succeeds. */
+  private syncFailure: string | undefined;
+  private lastBatchFailed = false;
   private retryMs: number;
   private readonly fs: FileSystem;
-  private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite'>> & Pick<WriterOptions, 'beforeWrite'>;
+  private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite' | 'needCheckpoint'>> & Pick<WriterOptions, 'beforeWrite' | 'needCheckpoint'>;
+  /** Journal mode: entities written (path; null: removed) and folders touched since the last checkpoint. */
+  private readonly unsynced = new Map<string, string | null>();
+  private readonly unsyncedFolders = new Set<string>();
   private closed = false;
   /** When the running flush last finished a file (or started). */
   private progressAt = Date.now();
@@ -53,15 +64,19 @@ export class DiskWriter {
     this.retryMs = this.o.retryMinMs;
   }
 
-  /** Changes answered but not yet on disk. */
+  /** Changes answered but not yet durable in their entity files (journal mode: not yet checkpointed). */
   get pending(): number {
-    return this.dirty.size + this.inFlight;
+    return this.dirty.size + this.inFlight + this.unsynced.size;
+  }
+
+  private get journaled() {
+    return this.o.needCheckpoint !== undefined;
   }
 
   /** `undefined` while writes succeed; the last error while they fail, or that they make no progress. */
   get failing(): string | undefined {
     if (this.stalled) return `no write has finished for ${Math.round((Date.now() - this.progressAt) / 1000)} s: the disk does not answer`;
-    return this.failure;
+    return this.failure ?? this.syncFailure;
   }
 
   /** A flush is running and has finished nothing for `stallMs`: its I/O is stuck. */
@@ -71,8 +86,13 @@ export class DiskWriter {
 
   mark(change: EntityChange) {
     this.dirty.set(keyOf(change), change);
-    if (this.pending >= this.o.maxPending) this.schedule(0);
+    if (this.pending >= this.o.maxPending) this.full();
     else this.schedule(this.o.debounceMs);
+  }
+
+  private full() {
+    this.schedule(0);
+    this.o.needCheckpoint?.();
   }
 
   private schedule(delayMs: number) {
@@ -89,7 +109,7 @@ export class DiskWriter {
   /** Resolves at once under the bound; otherwise when a flush makes room, or 503 after the timeout. */
   waitForRoom(): Promise<void> {
     if (this.pending < this.o.maxPending) return Promise.resolve();
-    this.schedule(0);
+    this.full();
     return new Promise((resolve, reject) => {
       const timeout = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== wake);
@@ -104,6 +124,48 @@ export class DiskWriter {
 
   private wakeWaiters() {
     while (this.waiters.length > 0 && this.pending < this.o.maxPending) this.waiters.shift()!();
+  }
+
+  /** `flush`, then whether every file it had to write was written. */
+  async flushAll(): Promise<boolean> {
+    await this.flush();
+    return !this.lastBatchFailed;
+  }
+
+  /**
+   * Journal mode, for a checkpoint: fsyncs every file written since the last call
+   * (once each, however often it was rewritten) and their folders once each.
+   */
+  async syncWritten(): Promise<boolean> {
+    // Taken out first: a file rewritten meanwhile is back in the set for the next checkpoint.
+    const files = [...this.unsynced];
+    const folders = [...this.unsyncedFolders];
+    this.unsynced.clear();
+    this.unsyncedFolders.clear();
+    let ok = true;
+    for (const [key, path] of files) {
+      if (path === null) continue;
+      await syncFolder(this.fs, path).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return;
+        if (!this.unsynced.has(key)) this.unsynced.set(key, path);
+        ok = this.syncFailed(path, error);
+      });
+    }
+    for (const folder of folders) {
+      await syncFolder(this.fs, folder).catch((error: NodeJS.ErrnoException) => {
+        this.unsyncedFolders.add(folder);
+        ok = this.syncFailed(folder, error);
+      });
+    }
+    if (ok) this.syncFailure = undefined;
+    this.wakeWaiters();
+    return ok;
+  }
+
+  private syncFailed(path: string, error: NodeJS.ErrnoException): false {
+    this.o.logger.error(`fsync failed for ${path}: ${error.message} (will retry)`);
+    this.syncFailure = `fsync failed for ${path}: ${error.code ?? error.message}`;
+    return false;
   }
 
   /** Writes everything dirty now; a flush already running is waited for, then another runs. */
@@ -131,7 +193,9 @@ export class DiskWriter {
       while (next < batch.length) {
         const change = batch[next++];
         try {
-          folders.add(await this.writeOne(change));
+          const folder = await this.writeOne(change);
+          folders.add(folder);
+          if (this.journaled) this.unsynced.set(keyOf(change), change.entity === null ? null : entityPath(this.o.dataDir, change.kind, change.id, change.projectId));
         } catch (error) {
           // Back to dirty before leaving the in-flight count, so it still counts as pending.
           if (!this.dirty.has(keyOf(change))) this.dirty.set(keyOf(change), change);
@@ -143,7 +207,8 @@ export class DiskWriter {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency, batch.length) }, worker));
-    for (const folder of folders) {
+    if (this.journaled) for (const folder of folders) this.unsyncedFolders.add(folder);
+    else for (const folder of folders) {
       await syncFolder(this.fs, folder).catch((error: Error) => this.o.logger.warn(`fsync of folder ${folder} failed: ${error.message}`));
       this.progressAt = Date.now();
     }
@@ -163,7 +228,7 @@ export class DiskWriter {
       if (made !== undefined) await this.syncNewFolders(made, folder);
       this.knownFolders.add(folder);
     }
-    await writeFileAtomic(this.fs, path, JSON.stringify(change.entity, null, 2));
+    await writeFileAtomic(this.fs, path, JSON.stringify(change.entity, null, 2), !this.journaled);
     return folder;
   }
 
@@ -181,6 +246,7 @@ export class DiskWriter {
 
   /** Logs failures and keeps the health reason until a flush succeeds in full. */
   private settle(failed: { change: EntityChange; error: Error }[]) {
+    this.lastBatchFailed = failed.length > 0;
     if (failed.length === 0) {
       if (this.failure) this.o.logger.info('writes to disk succeed again');
       this.failure = undefined;

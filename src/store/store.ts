@@ -77,7 +77,7 @@ export class Store {
   private generation = 0;
   private readonly lists = new ListCache();
   private readonly eventListeners: Listener<StoreEvent>[] = [];
-  private readonly changeListeners: Listener<EntityChange>[] = [];
+  private readonly changeListeners: ((change: EntityChange, previous: Entity | undefined) => void)[] = [];
   private readonly archiveListeners: Listener<ArchivedEntries>[] = [];
   /** How many entries of each bounded list an entity keeps. */
   private readonly historyKeep: number;
@@ -127,7 +127,8 @@ export class Store {
   }
 
   onEvent(fn: Listener<StoreEvent>) { this.eventListeners.push(fn); }
-  onChange(fn: Listener<EntityChange>) { this.changeListeners.push(fn); }
+  /** `previous`: the entity before the change (undefined: it did not exist), what a rollback puts back. */
+  onChange(fn: (change: EntityChange, previous: Entity | undefined) => void) { this.changeListeners.push(fn); }
   /** Hears entries leaving a bounded list, before the entity that drops them is stored. */
   onArchive(fn: Listener<ArchivedEntries>) { this.archiveListeners.push(fn); }
 
@@ -174,7 +175,7 @@ export class Store {
     if (!old) return;
     map.delete(id);
     this.reindex(kind, old, undefined);
-    this.changed(kind, old, null);
+    this.changed(kind, old, null, old);
     this.emit(`${kind}:deleted`, { id });
   }
 
@@ -184,8 +185,23 @@ export class Store {
     const old = map.get(entity.id);
     map.set(entity.id, entity);
     this.reindex(kind, old, entity);
-    this.changed(kind, entity, entity);
+    this.changed(kind, entity, entity, old);
     return entity;
+  }
+
+  /**
+   * Puts an entity back as it was (`entity` null: absent), with no event and no
+   * version bump: the rollback of a change the journal could not make durable.
+   */
+  restore(change: EntityChange) {
+    const map: Map<string, Entity> = this.byKind[change.kind];
+    const old = map.get(change.id);
+    const next = change.entity ?? undefined;
+    if (next) map.set(change.id, next);
+    else map.delete(change.id);
+    this.reindex(change.kind, old, next);
+    const subject = next ?? old;
+    if (subject) this.changed(change.kind, subject, change.entity, old);
   }
 
   /**
@@ -223,10 +239,11 @@ export class Store {
     }
   }
 
-  private changed(kind: EntityKind, entity: Entity, now: Entity | null) {
+  private changed(kind: EntityKind, entity: Entity, now: Entity | null, previous: Entity | undefined) {
     this.generation++;
     const projectId = kind === 'task' ? (entity as Task).projectId : undefined;
-    for (const fn of this.changeListeners) fn({ kind, id: entity.id, ...(projectId ? { projectId } : {}), entity: now });
+    const change = { kind, id: entity.id, ...(projectId ? { projectId } : {}), entity: now };
+    for (const fn of this.changeListeners) fn(change, previous);
   }
 
   /**

@@ -214,25 +214,38 @@ describe('§2 HTTP rules', () => {
     assertError(await api.get(`/api/tasks/${'x'.repeat(128)}`), 404, 'TASK_NOT_FOUND');
   });
 
-  it('GET /health answers {status:"ok", timestamp, uptime, pendingWrites}', async () => {
+  it('GET /health answers {status:"ok", timestamp, uptime, pendingWrites, journalBytes, lastCheckpointAt}', async () => {
     const before = Date.now();
     const res = await api.get('/health');
     assert.equal(res.status, 200);
-    assert.deepEqual(Object.keys(res.body).sort(), ['pendingWrites', 'status', 'timestamp', 'uptime']);
+    assert.deepEqual(Object.keys(res.body).sort(), ['journalBytes', 'lastCheckpointAt', 'pendingWrites', 'status', 'timestamp', 'uptime']);
+    assert.ok(Number.isInteger(res.body.journalBytes) && res.body.journalBytes >= 0);
+    // Start-up begins a checkpoint; until it completes there is none.
+    assert.ok(res.body.lastCheckpointAt === null || (Number.isInteger(res.body.lastCheckpointAt) && res.body.lastCheckpointAt <= Date.now()));
     assert.equal(res.body.status, 'ok');
     assert.ok(Number.isInteger(res.body.timestamp) && res.body.timestamp >= before && res.body.timestamp <= Date.now());
     assert.ok(Number.isInteger(res.body.uptime) && res.body.uptime >= 0);
     assert.ok(Number.isInteger(res.body.pendingWrites) && res.body.pendingWrites >= 0);
   });
 
-  it('GET /health counts the changes not yet written (pendingWrites)', async () => {
-    await server.writer.flush();
-    assert.equal((await api.get('/health')).body.pendingWrites, 0);
+  it('GET /health counts the changes not yet checkpointed (pendingWrites) and the journal\'s size (journalBytes)', async () => {
+    await server.journal.checkpoint();
+    const empty = (await api.get('/health')).body;
+    assert.equal(empty.pendingWrites, 0);
+    assert.equal(empty.journalBytes, 0);
     await api.post('/api/projects', { name: 'p1' });
     await api.post('/api/projects', { name: 'p2' });
-    assert.equal((await api.get('/health')).body.pendingWrites, 2);
+    const two = (await api.get('/health')).body;
+    assert.equal(two.pendingWrites, 2);
+    assert.ok(two.journalBytes > 0, 'both creates are in the journal');
+    // Written but not yet fsynced: still pending until the checkpoint.
     await server.writer.flush();
-    assert.equal((await api.get('/health')).body.pendingWrites, 0);
+    assert.equal((await api.get('/health')).body.pendingWrites, 2);
+    await server.journal.checkpoint();
+    const done = (await api.get('/health')).body;
+    assert.equal(done.pendingWrites, 0);
+    assert.equal(done.journalBytes, 0);
+    assert.ok(done.lastCheckpointAt >= empty.lastCheckpointAt);
   });
 });
 

@@ -58,7 +58,7 @@ describe('§9 process', () => {
       const onDisk = JSON.parse(await readFile(join(dir, 'tasks', project.id, `${task.id}.json`), 'utf8'));
       assert.deepEqual(onDisk.sessionIds, [session.id]);
       assert.equal(onDisk.subtasks.length, 1);
-      assert.deepEqual((await readdir(dir)).sort(), ['corrupt', 'projects', 'sessions', 'tasks', 'templates']);
+      assert.deepEqual((await readdir(dir)).sort(), ['corrupt', 'journal', 'projects', 'sessions', 'tasks', 'templates']);
     });
   }
 

@@ -22,6 +22,8 @@ describe('§8 configuration', () => {
     assert.equal(c.wsPingMs, 30000);
     assert.equal(c.wsMaxBufferBytes, 8 * 1024 * 1024);
     assert.equal(c.maxPendingWrites, 2000);
+    assert.equal(c.checkpointMs, 5000);
+    assert.equal(c.journalMaxBytes, 64 * 1024 * 1024);
     assert.equal(c.eventBuffer, 10000);
     assert.equal(c.eventBufferBytes, 67108864);
     assert.equal(c.maxEventClients, 1000);
@@ -46,6 +48,10 @@ describe('§8 configuration', () => {
     const events = loadConfig({ EVENT_BUFFER: '0', EVENT_BUFFER_BYTES: '4096', MAX_EVENT_CLIENTS: '3' });
     assert.deepEqual([events.eventBuffer, events.eventBufferBytes, events.maxEventClients], [0, 4096, 3]);
     assert.equal(c.timelineKeep, 20);
+    const journal = loadConfig({ CHECKPOINT_MS: '250', JOURNAL_MAX_BYTES: '4096' });
+    assert.deepEqual([journal.checkpointMs, journal.journalMaxBytes], [250, 4096]);
+    assert.throws(() => loadConfig({ CHECKPOINT_MS: '5' }), /CHECKPOINT_MS must be an integer >= 10, got "5"/);
+    assert.throws(() => loadConfig({ JOURNAL_MAX_BYTES: '1x' }), /JOURNAL_MAX_BYTES must be an integer >= 1024/);
     assert.equal(loadConfig({ DEBUG: '1' }).logLevel, 'debug');
   });
 

@@ -36,4 +36,27 @@ describe('write gate (SPEC §9: once shutdown begins no change is accepted)', ()
     await assert.rejects(waiting, busy);
     assert.equal(made, false);
   });
+
+  it('with a journal, answers only once the change is durable, and passes its 503 on', async () => {
+    let durable!: () => void;
+    const seen: number[] = [];
+    const journal = {
+      lastSeq: 4,
+      durable: (from: number) => {
+        seen.push(from);
+        return from === 5 ? Promise.reject(Object.assign(new Error('journal'), { status: 503, code: 'BUSY', headers: { 'Retry-After': '1' } }))
+          : new Promise<void>((r) => { durable = r; });
+      },
+    };
+    const gate = new WriteGate({ waitForRoom: async () => {} }, journal);
+    let answered = false;
+    const run = gate.run(() => { journal.lastSeq = 5; return 'made'; }).then((v) => { answered = true; return v; });
+    await sleep(1);
+    assert.equal(answered, false, 'not answered before its records are durable');
+    assert.deepEqual(seen, [4], 'waits for what came after the seq before the change');
+    durable();
+    assert.equal(await run, 'made');
+    await assert.rejects(gate.run(() => 'refused'), busy);
+    await gate.drained();
+  });
 });
