@@ -27,7 +27,9 @@ process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 function spawnAndWait(args: string[], env: Record<string, string>): Promise<Proc> {
   const t0 = performance.now();
   const child = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'warn', ...env },
+    // The fan-out workload opens 1,000 WebSockets beside its load clients: the default caps of
+    // 1,000 connections and event clients (tested in limits and feed tests) would refuse some.
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'warn', MAX_CONNECTIONS: '5000', MAX_EVENT_CLIENTS: '5000', ...env },
     stdio: ['ignore', 'pipe', process.env.BENCH_STDERR ? 'inherit' : 'pipe'],
   });
   running.add(child);
