@@ -2,10 +2,10 @@ import * as v from 'valibot';
 import { TaskFile } from '../persistence/schemas.ts';
 import { addTaskTimeline, childrenOf, createTask, deleteTask, getTask, listTasks, updateTask } from '../store/tasks.ts';
 import { renewLease } from '../store/leases.ts';
-import { type Store, toJson } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
 import { normalStatuses } from '../store/list-cache.ts';
 import { TASK_STATUSES } from '../types.ts';
-import { type Ctx, entityReply, entityRoutes, listReply, queryList, type RouteDef } from './context.ts';
+import { cachedListReply, type Ctx, entityReply, entityRoutes, listReply, queryList, type RouteDef } from './context.ts';
 import { describedAs } from './json-schema.ts';
 import {
   clientRequestId, id, idList, nameList, nonEmptyString, priority, queryParam, taskSessionStatus, taskStatus, taskStatusInput,
@@ -85,9 +85,7 @@ function listHandler({ services, query }: Ctx) {
     sessionId: query.get('sessionId') ?? undefined,
     ready: query.get('ready') === 'true',
   };
-  const key = JSON.stringify(filter);
-  const json = services.store.cachedList(`tasks:${key}`, () => `[${listTasks(services.store, filter).map(toJson).join(',')}]`);
-  return { status: 200, json };
+  return cachedListReply(services.store, `tasks:${JSON.stringify(filter)}`, () => listTasks(services.store, filter));
 }
 
 export const taskRoutes: RouteDef[] = [
