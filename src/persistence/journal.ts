@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { ArchivedEntries, EntityChange } from '../store/store.ts';
+import { type ArchivedEntries, type EntityChange, toJson } from '../store/store.ts';
 import type { Entity, EntityKind, StoreEvent } from '../types.ts';
 import { removeFile, syncFolder } from './atomic.ts';
 import { type FileSystem, realFs } from './fs.ts';
@@ -49,9 +49,14 @@ interface Pending {
 interface Waiter { seq: number; resolve: () => void; reject: (err: Error) => void }
 
 const checksum = (json: string) => createHash('sha256').update(json).digest('hex').slice(0, 16);
-/** One journal line: the checksum of the JSON, a space, the JSON. */
-export const journalLine = (body: object) => {
-  const json = JSON.stringify(body);
+/**
+ * One journal line: the checksum of the JSON, a space, the JSON. An entity's JSON is
+ * passed in already made (`toJson`, cached per entity version and shared with the
+ * broadcast), so a change is serialised once, not once more for the journal.
+ */
+export const journalLine = (body: object, entityJson?: string) => {
+  const head = JSON.stringify(body);
+  const json = entityJson === undefined ? head : `${head.slice(0, -1)},"e":${entityJson}}`;
   return `${checksum(json)} ${json}\n`;
 };
 const fileName = (n: number) => `${String(n).padStart(8, '0')}.log`;
@@ -162,7 +167,7 @@ export class Journal {
   change(change: EntityChange, previous: Entity | undefined) {
     const { kind, id, projectId, entity } = change;
     const undo: EntityChange | undefined = this.restoring ? undefined : { kind, id, ...(projectId ? { projectId } : {}), entity: previous ?? null };
-    this.push({ k: kind, i: id, ...(projectId ? { p: projectId } : {}), e: entity }, undo);
+    this.push({ k: kind, i: id, ...(projectId ? { p: projectId } : {}) }, undo, entity === null ? 'null' : toJson(entity));
   }
 
   /** Entries cut from a bounded list: replayed into the archive if the crash came before it was written. */
@@ -170,9 +175,9 @@ export class Journal {
     this.push({ a: archived }, undefined);
   }
 
-  private push(body: object, undo: EntityChange | undefined) {
+  private push(body: object, undo: EntityChange | undefined, entityJson?: string) {
     const seq = ++this.seq;
-    this.queue.push({ seq, line: journalLine({ s: seq, ...body }), ...(undo ? { undo } : {}) });
+    this.queue.push({ seq, line: journalLine({ s: seq, ...body }, entityJson), ...(undo ? { undo } : {}) });
     this.changedSinceCheckpoint = true;
     if (!this.committing) setImmediate(() => this.commit());
   }
