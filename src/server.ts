@@ -58,6 +58,8 @@ const FORCE_CLOSE_AFTER_MS = 500;
 const CLOSE_RESERVE_MS = 1500;
 /** Entity files written at once (of libuv's 4 threads); the journal's append and fsync need one free. */
 const WRITER_CONCURRENCY = 2;
+/** Of the time, at most this much goes to rewriting entity files (already durable in the journal). */
+const WRITER_SHARE = 0.1;
 /** A `stop()` without a deadline has this long. */
 const DEFAULT_SHUTDOWN_MS = 5000;
 
@@ -104,6 +106,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     needCheckpoint: () => void journal.checkpoint(),
     // Unsynced writes are page-cache fast; fewer at once leave libuv threads for the journal's appends.
     concurrency: WRITER_CONCURRENCY,
+    writeShare: WRITER_SHARE,
   });
   const journal: Journal = new Journal({
     dataDir: config.dataDir, logger, fs, checkpointMs: config.checkpointMs, maxBytes: config.journalMaxBytes,

@@ -27,6 +27,14 @@ export interface WriterOptions {
    * (a checkpoint) makes them durable, and `needCheckpoint` is called at the bound.
    */
   needCheckpoint?: () => void;
+  /**
+   * Journal mode: the most of the time flushes may spend writing entity files. Their
+   * changes are already durable in the journal, so under a stream of changes a flush that
+   * took `t` is followed by the next one no sooner than `t × (1 / share − 1)` later: files
+   * trail further behind and each is rewritten less often, instead of the rewrites taking
+   * the CPU the answers need. The pending bound still forces a flush at once.
+   */
+  writeShare?: number;
 }
 
 const keyOf = (c: EntityChange) => `${c.kind}:${c.id}`;
@@ -50,13 +58,19 @@ export class DiskWriter {
   private lastBatchFailed = false;
   private retryMs: number;
   private readonly fs: FileSystem;
-  private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite' | 'needCheckpoint'>> & Pick<WriterOptions, 'beforeWrite' | 'needCheckpoint'>;
+  private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite' | 'needCheckpoint' | 'writeShare'>> & Pick<WriterOptions, 'beforeWrite' | 'needCheckpoint' | 'writeShare'>;
   /** Journal mode: entities written (path; null: removed) and folders touched since the last checkpoint. */
-  private readonly unsynced = new Map<string, string | null>();
+  private readonly unsynced = new Map<string, string>();
   private readonly unsyncedFolders = new Set<string>();
+  /** Journal mode: entities changed and not yet in a checkpoint, each once (SPEC §16's pending count). */
+  private readonly uncheckpointed = new Set<string>();
+  /** Keys of the batch being written. */
+  private readonly writing = new Set<string>();
   private closed = false;
   /** When the running flush last finished a file (or started). */
   private progressAt = Date.now();
+  /** Journal mode: no debounced flush starts before this (epoch ms), see `writeShare`. */
+  private nextFlushAt = 0;
 
   constructor(options: WriterOptions) {
     this.o = { concurrency: 16, busyTimeoutMs: 10_000, retryMinMs: 250, retryMaxMs: 5_000, stallMs: 5_000, ...options };
@@ -66,7 +80,7 @@ export class DiskWriter {
 
   /** Changes answered but not yet durable in their entity files (journal mode: not yet checkpointed). */
   get pending(): number {
-    return this.dirty.size + this.inFlight + this.unsynced.size;
+    return this.journaled ? this.uncheckpointed.size : this.dirty.size + this.inFlight;
   }
 
   private get journaled() {
@@ -86,6 +100,7 @@ export class DiskWriter {
 
   mark(change: EntityChange) {
     this.dirty.set(keyOf(change), change);
+    if (this.journaled) this.uncheckpointed.add(keyOf(change));
     if (this.pending >= this.o.maxPending) this.full();
     else this.schedule(this.o.debounceMs);
   }
@@ -102,7 +117,7 @@ export class DiskWriter {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, delayMs);
+    }, delayMs > 0 ? Math.max(delayMs, this.nextFlushAt - Date.now()) : 0);
     this.timer.unref?.();
   }
 
@@ -142,20 +157,32 @@ export class DiskWriter {
     const folders = [...this.unsyncedFolders];
     this.unsynced.clear();
     this.unsyncedFolders.clear();
+    const synced: [string, string][] = [];
+    const failedFolders = new Set<string>();
     let ok = true;
-    for (const [key, path] of files) {
-      if (path === null) continue;
-      await syncFolder(this.fs, path).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return;
+    await inParallel(files, this.o.concurrency, async ([key, path]) => {
+      try {
+        await syncFolder(this.fs, path);
+      } catch (error) {
+        // A file removed since it was written: its removal is made durable with its folder.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          if (!this.unsynced.has(key)) this.unsynced.set(key, path);
+          ok = this.syncFailed(path, error as NodeJS.ErrnoException);
+          return;
+        }
+      }
+      synced.push([key, path]);
+    });
+    await inParallel(folders, this.o.concurrency, (folder) => syncFolder(this.fs, folder).catch((error: NodeJS.ErrnoException) => {
+      this.unsyncedFolders.add(folder);
+      failedFolders.add(folder);
+      ok = this.syncFailed(folder, error);
+    }));
+    for (const [key, path] of synced) {
+      // Its folder's fsync failed: the next checkpoint goes over it again.
+      if (failedFolders.has(dirname(path))) {
         if (!this.unsynced.has(key)) this.unsynced.set(key, path);
-        ok = this.syncFailed(path, error);
-      });
-    }
-    for (const folder of folders) {
-      await syncFolder(this.fs, folder).catch((error: NodeJS.ErrnoException) => {
-        this.unsyncedFolders.add(folder);
-        ok = this.syncFailed(folder, error);
-      });
+      } else if (!this.dirty.has(key) && !this.writing.has(key) && !this.unsynced.has(key)) this.uncheckpointed.delete(key);
     }
     if (ok) this.syncFailure = undefined;
     this.wakeWaiters();
@@ -174,9 +201,10 @@ export class DiskWriter {
     this.timer = undefined;
     if (this.running) return this.running.then(() => (this.dirty.size > 0 ? this.flush() : undefined));
     if (this.dirty.size === 0) return Promise.resolve();
-    this.progressAt = Date.now();
+    const startedAt = this.progressAt = Date.now();
     this.running = this.writeBatch().finally(() => {
       this.running = undefined;
+      if (this.o.writeShare) this.nextFlushAt = Date.now() + (Date.now() - startedAt) * (1 / this.o.writeShare - 1);
       if (this.dirty.size > 0) this.schedule(this.failure ? this.retryMs : this.o.debounceMs);
     });
     return this.running;
@@ -185,28 +213,25 @@ export class DiskWriter {
   private async writeBatch() {
     const batch = [...this.dirty.values()];
     this.dirty.clear();
+    for (const change of batch) this.writing.add(keyOf(change));
     this.inFlight = batch.length;
     const folders = new Set<string>();
     const failed: { change: EntityChange; error: Error }[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < batch.length) {
-        const change = batch[next++];
-        try {
-          const folder = await this.writeOne(change);
-          folders.add(folder);
-          if (this.journaled) this.unsynced.set(keyOf(change), change.entity === null ? null : entityPath(this.o.dataDir, change.kind, change.id, change.projectId));
-        } catch (error) {
-          // Back to dirty before leaving the in-flight count, so it still counts as pending.
-          if (!this.dirty.has(keyOf(change))) this.dirty.set(keyOf(change), change);
-          failed.push({ change, error: error as Error });
-        }
-        this.inFlight--;
-        this.progressAt = Date.now();
-        this.wakeWaiters();
+    await inParallel(batch, this.o.concurrency, async (change) => {
+      try {
+        const folder = await this.writeOne(change);
+        folders.add(folder);
+        if (this.journaled) this.unsynced.set(keyOf(change), entityPath(this.o.dataDir, change.kind, change.id, change.projectId));
+      } catch (error) {
+        // Back to dirty before leaving the in-flight count, so it still counts as pending.
+        if (!this.dirty.has(keyOf(change))) this.dirty.set(keyOf(change), change);
+        failed.push({ change, error: error as Error });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, batch.length) }, worker));
+      this.inFlight--;
+      this.writing.delete(keyOf(change));
+      this.progressAt = Date.now();
+      this.wakeWaiters();
+    });
     if (this.journaled) for (const folder of folders) this.unsyncedFolders.add(folder);
     else for (const folder of folders) {
       await syncFolder(this.fs, folder).catch((error: Error) => this.o.logger.warn(`fsync of folder ${folder} failed: ${error.message}`));
@@ -280,4 +305,11 @@ export class DiskWriter {
     }
     return [...this.dirty.values()].map((c) => entityPath(this.o.dataDir, c.kind, c.id, c.projectId));
   }
+}
+
+/** Runs `one` over `items`, at most `concurrency` at once. */
+async function inParallel<T>(items: T[], concurrency: number, one: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => { while (next < items.length) await one(items[next++]); };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }

@@ -187,6 +187,80 @@ describe('DiskWriter (SPEC §7)', () => {
     assert.deepEqual(await readdir(join(dir, 'tasks', 'proj_x')), []);
   });
 
+  describe('journal mode: writeShare paces flushes by what the last one cost', () => {
+    /** Every open takes `ms` more, as a busy disk would. */
+    const slowFs = (ms: number): FileSystem => ({ ...realFs, open: (async (...args: Parameters<FileSystem['open']>) => { await sleep(ms); return realFs.open(...args); }) as FileSystem['open'] });
+    const exists = async (id: string) => readProject(id).then(() => true, () => false);
+
+    it('after a flush that took t, the next debounced flush waits t × (1/share − 1)', async () => {
+      const w = make({ fs: slowFs(40), needCheckpoint: () => {}, writeShare: 0.1 });
+      w.mark(project('proj_first'));
+      const started = Date.now();
+      await sleep(20);
+      await w.flush();
+      const pause = 9 * (Date.now() - started); // at least 9 × 40 ms
+      w.mark(project('proj_second'));
+      await sleep(200); // a debounce (20 ms) and one slow open (40 ms) would have written it
+      assert.equal(await exists('proj_second'), false, 'written before the pause its predecessor earned');
+      await sleep(pause - 200 + 400);
+      assert.equal(await exists('proj_second'), true);
+    });
+
+    it('without writeShare the next flush comes one debounce later', async () => {
+      const w = make({ fs: slowFs(40), needCheckpoint: () => {} });
+      w.mark(project('proj_first'));
+      await w.flush();
+      w.mark(project('proj_second'));
+      await sleep(150);
+      assert.equal(await exists('proj_second'), true);
+    });
+
+    it('pending counts each entity not yet in a checkpoint once, however often it was rewritten', async () => {
+      const w = make({ needCheckpoint: () => {}, debounceMs: 60_000 });
+      w.mark(project('proj_a'));
+      assert.equal(w.pending, 1);
+      await w.flush(); // written, not yet fsynced: still pending
+      assert.equal(w.pending, 1);
+      w.mark(project('proj_a', 'renamed')); // dirty again and written-but-unsynced: one entity
+      w.mark(project('proj_b'));
+      assert.equal(w.pending, 2);
+      assert.equal(await w.syncWritten(), true); // a's fsynced file is the old one: a stays pending
+      assert.deepEqual(w.pending, 2);
+      await w.flush();
+      assert.equal(await w.syncWritten(), true);
+      assert.equal(w.pending, 0);
+      assert.equal((await readProject('proj_a')).name, 'renamed');
+    });
+
+    it('an entity whose folder fsync failed stays pending until a checkpoint succeeds', async () => {
+      const state = { failFolder: false };
+      const fs: FileSystem = { ...realFs, open: (async (...args: Parameters<FileSystem['open']>) => {
+        const handle = await realFs.open(...args);
+        if (state.failFolder && String(args[0]).endsWith('/projects')) handle.sync = async () => { throw Object.assign(new Error('EIO: injected'), { code: 'EIO' }); };
+        return handle;
+      }) as FileSystem['open'] };
+      const w = make({ fs, needCheckpoint: () => {}, debounceMs: 60_000 });
+      w.mark(project('proj_a'));
+      await w.flush();
+      state.failFolder = true;
+      assert.equal(await w.syncWritten(), false);
+      assert.equal(w.pending, 1);
+      state.failFolder = false;
+      assert.equal(await w.syncWritten(), true);
+      assert.equal(w.pending, 0);
+    });
+
+    it('the pending bound still flushes at once', async () => {
+      const w = make({ fs: slowFs(40), needCheckpoint: () => {}, writeShare: 0.01, maxPending: 3 });
+      w.mark(project('proj_first'));
+      await w.flush();
+      await w.syncWritten();
+      for (const id of ['proj_a', 'proj_b', 'proj_c']) w.mark(project(id));
+      await sleep(400);
+      assert.equal(await exists('proj_c'), true, 'a full bound waited for the pace');
+    });
+  });
+
   it('a flush that finishes nothing for stallMs is reported stalled, in health terms, until it moves again', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
