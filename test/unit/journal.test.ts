@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { silentLogger } from '../../src/log.ts';
 import { type FileSystem, realFs } from '../../src/persistence/fs.ts';
-import { Journal, JOURNAL_FOLDER, type JournalOptions, parseJournal, readJournal } from '../../src/persistence/journal.ts';
+import { Journal, JOURNAL_FOLDER, type JournalOptions, journalLine, parseJournal, readJournal } from '../../src/persistence/journal.ts';
 import { DiskWriter } from '../../src/persistence/writer.ts';
 import type { EntityChange } from '../../src/store/store.ts';
 import type { Project, StoreEvent } from '../../src/types.ts';
@@ -95,6 +97,18 @@ describe('parseJournal / readJournal (SPEC §16)', () => {
     assert.equal(read.bytes, Buffer.byteLength(text) + 40);
     assert.deepEqual(readJournal(join(dir, 'missing')), { records: [], nextFile: 1, bytes: 0 });
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lines are a CRC-32 (8 hex digits), a space and the JSON; a journal left by the SHA-256 format still replays', () => {
+    const line = journalLine({ s: 1, k: 'project', i: 'a' }, JSON.stringify(project('a')));
+    const json = line.slice(9, -1);
+    assert.equal(line.slice(0, 9), `${crc32(json).toString(16).padStart(8, '0')} `);
+    const sha = (body: object) => { const j = JSON.stringify(body); return `${createHash('sha256').update(j).digest('hex').slice(0, 16)} ${j}\n`; };
+    const old = sha({ s: 1, k: 'project', i: 'a', e: project('a', 'old') }) + sha({ c: 1 });
+    assert.deepEqual(parseJournal(old).map((r) => 'kind' in r && (r.entity as Project).name), ['old']);
+    const flipped = old.replace('"old"', '"OLD"');
+    assert.equal(parseJournal(flipped).length, 0, 'a wrong SHA-256 still stops the reading');
+    assert.equal(parseJournal(`${line}${journalLine({ c: 1 })}`).length, 1);
   });
 });
 
