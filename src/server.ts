@@ -18,6 +18,10 @@ import { ensureFolder, loadData } from './persistence/load.ts';
 import { removeManifest, removeOrphanManifests } from './persistence/manifest.ts';
 import { acquireLock } from './persistence/lock.ts';
 import { DiskWriter } from './persistence/writer.ts';
+import { FileThread } from './persistence/file-thread.ts';
+import type { FileOps } from './persistence/file-ops.ts';
+import { syncFolder } from './persistence/atomic.ts';
+import { realFs } from './persistence/fs.ts';
 import { Journal, JOURNAL_FOLDER, readJournal } from './persistence/journal.ts';
 import { join } from 'node:path';
 import { IdempotencyCache } from './http/idempotency.ts';
@@ -56,8 +60,8 @@ export interface MaestroServer {
 const FORCE_CLOSE_AFTER_MS = 500;
 /** Of the time to the shutdown deadline, this much is kept for closing sockets and exiting; the rest is for flushing writes. */
 const CLOSE_RESERVE_MS = 1500;
-/** Entity files written at once (of libuv's 4 threads); the journal's append and fsync need one free. */
-const WRITER_CONCURRENCY = 2;
+/** Entity-file operations handed to the writer's thread at once: enough that it never waits for the next. */
+const WRITER_CONCURRENCY = 8;
 /** Of the time, at most this much goes to rewriting entity files (already durable in the journal). */
 const WRITER_SHARE = 0.1;
 /** A `stop()` without a deadline has this long. */
@@ -100,16 +104,21 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   const trimmed = store.load(loaded.projects, loaded.tasks, loaded.sessions, [...loaded.templates, ...seeded]);
   await archive.removeOrphans((kind, id) => store.has(kind, id));
   await removeOrphanManifests(config.dataDir, (id) => store.has('session', id), logger);
+  // Each on a thread of its own: entity files, and the journal (whose fsync then never waits behind them).
+  // A fault-injection seam (tests) replaces both with calls on libuv's threads.
+  const threads = fs ? [] : [new FileThread('entity files'), new FileThread('journal')];
+  const [fileThread, journalOps] = threads;
+  // Except fsyncs: many at once on libuv's pool let the file system commit them together (a checkpoint's).
+  const fileOps: FileOps | undefined = fileThread && { ...fileThread.ops(), sync: (path) => syncFolder(realFs, path) };
   const writer = new DiskWriter({
-    dataDir: config.dataDir, debounceMs: config.writeDebounceMs, maxPending: config.maxPendingWrites, logger, fs,
+    dataDir: config.dataDir, debounceMs: config.writeDebounceMs, maxPending: config.maxPendingWrites, logger, fs, ops: fileOps,
     beforeWrite: (change) => archive.persist(change.kind, change.id),
     needCheckpoint: () => void journal.checkpoint(),
-    // Unsynced writes are page-cache fast; fewer at once leave libuv threads for the journal's appends.
     concurrency: WRITER_CONCURRENCY,
     writeShare: WRITER_SHARE,
   });
   const journal: Journal = new Journal({
-    dataDir: config.dataDir, logger, fs, checkpointMs: config.checkpointMs, maxBytes: config.journalMaxBytes,
+    dataDir: config.dataDir, logger, fs, ops: journalOps, checkpointMs: config.checkpointMs, maxBytes: config.journalMaxBytes,
     writer: { flush: () => writer.flushAll(), syncWritten: () => writer.syncWritten() },
     broadcast: (event) => hub.broadcast(event),
     restore: (change) => store.restore(change),
@@ -221,6 +230,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
     // The last checkpoint: every file durable, the journal emptied (if it fails, the journal still holds every change).
     if (!(await journal.close())) logger.warn('the last checkpoint failed; the journal keeps the changes for the next start');
     if (!(await leaseFile.flush())) unsaved.push(leaseFile.path);
+    await Promise.all(threads.map((t) => t.close()));
     server.closeIdleConnections();
     const forced = setTimeout(() => server.closeAllConnections(), FORCE_CLOSE_AFTER_MS);
     await closed;

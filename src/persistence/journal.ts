@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { type ArchivedEntries, type EntityChange, toJson } from '../store/store.ts';
 import type { Entity, EntityKind, StoreEvent } from '../types.ts';
-import { removeFile, syncFolder } from './atomic.ts';
+import { type FileOps, seamOps } from './file-ops.ts';
 import { type FileSystem, realFs } from './fs.ts';
 
 export const JOURNAL_FOLDER = 'journal';
@@ -35,7 +34,10 @@ export interface JournalOptions {
   restore: (change: EntityChange) => void;
   checkpointMs: number;
   maxBytes: number;
+  /** Fault-injection seam (tests); without it and without `ops`, the real file system. */
   fs?: FileSystem;
+  /** Where appends run (the server gives the journal a `FileThread` of its own). */
+  ops?: FileOps;
   retryMinMs?: number;
   retryMaxMs?: number;
 }
@@ -127,7 +129,8 @@ export class Journal {
   private queue: Pending[] = [];
   private held: { seq: number; event: StoreEvent }[] = [];
   private waiters: Waiter[] = [];
-  private handle: FileHandle | undefined;
+  /** The journal file appends go to, once opened. */
+  private current: string | undefined;
   private fileBytes = 0;
   private oldBytes = 0;
   private committing = false;
@@ -139,14 +142,14 @@ export class Journal {
   private retryMs: number;
   private changedSinceCheckpoint = false;
   private closed = false;
-  private readonly fs: FileSystem;
+  private readonly ops: FileOps;
   private readonly dir: string;
   /** Why the last append failed; cleared by the next that succeeds. */
   failure: string | undefined;
   lastCheckpointAt: number | null = null;
 
   constructor(private readonly o: JournalOptions, private file: number, existingBytes = 0) {
-    this.fs = o.fs ?? realFs;
+    this.ops = o.ops ?? seamOps(o.fs ?? realFs);
     this.dir = join(o.dataDir, JOURNAL_FOLDER);
     this.oldBytes = existingBytes;
     this.retryMs = o.retryMinMs ?? 250;
@@ -232,9 +235,9 @@ export class Journal {
     const last = group[group.length - 1].seq;
     const text = group.map((r) => r.line).join('') + journalLine({ c: last });
     try {
-      this.handle ??= await this.openFile();
-      await this.handle.appendFile(text);
-      await this.handle.datasync();
+      // The first append to a file also fsyncs the folder: a power loss could take a new file's name.
+      this.current = join(this.dir, fileName(this.file));
+      await this.ops.append(this.current, text);
     } catch (err) {
       this.fail(group, err as NodeJS.ErrnoException);
       return true;
@@ -249,14 +252,11 @@ export class Journal {
     return false;
   }
 
-  private async openFile(): Promise<FileHandle> {
-    const handle = await this.fs.open(join(this.dir, fileName(this.file)), 'a', 0o644);
-    // The new file's name lives in the folder: without this a power loss could take it.
-    await syncFolder(this.fs, this.dir).catch(async (err) => {
-      await handle.close();
-      throw err;
-    });
-    return handle;
+  /** Closes the file appends went to; the next append opens the current number's file. */
+  private async release() {
+    const path = this.current;
+    this.current = undefined;
+    if (path) await this.ops.release(path).catch(() => {});
   }
 
   private settle(upTo: number) {
@@ -275,9 +275,7 @@ export class Journal {
     const path = join(this.dir, fileName(this.file));
     this.failure = `journal append failed for ${path}: ${err.code ?? err.message}`;
     this.o.logger.error(`${this.failure} (changes rolled back; will retry)`);
-    const handle = this.handle;
-    this.handle = undefined;
-    void handle?.close().catch(() => {});
+    void this.release();
     this.oldBytes += this.fileBytes;
     this.fileBytes = 0;
     this.file++;
@@ -314,9 +312,7 @@ export class Journal {
   private async runCheckpoint(): Promise<boolean> {
     this.changedSinceCheckpoint = false;
     const covered = await this.locked(async () => {
-      const handle = this.handle;
-      this.handle = undefined;
-      await handle?.close().catch(() => {});
+      await this.release();
       this.oldBytes += this.fileBytes;
       this.fileBytes = 0;
       return this.file++;
@@ -326,8 +322,8 @@ export class Journal {
       return false;
     }
     try {
-      for (const n of fileNumbers(this.dir).filter((n) => n <= covered)) await removeFile(this.fs, join(this.dir, fileName(n)));
-      await syncFolder(this.fs, this.dir);
+      for (const n of fileNumbers(this.dir).filter((n) => n <= covered)) await this.ops.remove(join(this.dir, fileName(n)));
+      await this.ops.sync(this.dir);
     } catch (err) {
       this.o.logger.warn(`cannot remove old journal files: ${(err as Error).message}`);
       return false;
@@ -346,7 +342,7 @@ export class Journal {
     await this.commit();
     await this.checkpointing;
     const done = await this.checkpoint();
-    await this.locked(async () => { await this.handle?.close().catch(() => {}); this.handle = undefined; });
+    await this.locked(() => this.release());
     return done;
   }
 }

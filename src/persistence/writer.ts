@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { EntityChange } from '../store/store.ts';
-import { removeFile, syncFolder, writeFileAtomic } from './atomic.ts';
+import { type FileOps, seamOps } from './file-ops.ts';
 import { type FileSystem, realFs } from './fs.ts';
 import { entityPath } from './paths.ts';
 
@@ -11,7 +11,10 @@ export interface WriterOptions {
   debounceMs: number;
   maxPending: number;
   logger: Logger;
+  /** Fault-injection seam (tests); without it and without `ops`, the real file system. */
   fs?: FileSystem;
+  /** Where file operations run (the server gives a `FileThread`). */
+  ops?: FileOps;
   /** Files written at once; the disk gains little past this. */
   concurrency?: number;
   /** How long a writer waits for room under the pending bound before 503 BUSY. */
@@ -57,8 +60,8 @@ export class DiskWriter {
   private syncFailure: string | undefined;
   private lastBatchFailed = false;
   private retryMs: number;
-  private readonly fs: FileSystem;
-  private readonly o: Required<Omit<WriterOptions, 'fs' | 'beforeWrite' | 'needCheckpoint' | 'writeShare'>> & Pick<WriterOptions, 'beforeWrite' | 'needCheckpoint' | 'writeShare'>;
+  private readonly ops: FileOps;
+  private readonly o: Required<Omit<WriterOptions, 'fs' | 'ops' | 'beforeWrite' | 'needCheckpoint' | 'writeShare'>> & Pick<WriterOptions, 'beforeWrite' | 'needCheckpoint' | 'writeShare'>;
   /** Journal mode: entities written (path; null: removed) and folders touched since the last checkpoint. */
   private readonly unsynced = new Map<string, string>();
   private readonly unsyncedFolders = new Set<string>();
@@ -74,7 +77,7 @@ export class DiskWriter {
 
   constructor(options: WriterOptions) {
     this.o = { concurrency: 16, busyTimeoutMs: 10_000, retryMinMs: 250, retryMaxMs: 5_000, stallMs: 5_000, ...options };
-    this.fs = options.fs ?? realFs;
+    this.ops = options.ops ?? seamOps(options.fs ?? realFs);
     this.retryMs = this.o.retryMinMs;
   }
 
@@ -101,7 +104,16 @@ export class DiskWriter {
   mark(change: EntityChange) {
     this.dirty.set(keyOf(change), change);
     if (this.journaled) this.uncheckpointed.add(keyOf(change));
-    if (this.pending >= this.o.maxPending) this.full();
+    this.scheduleNext();
+  }
+
+  /**
+   * At the bound, a flush at once (and in journal mode a checkpoint). In journal mode
+   * that starts at three quarters of the bound, so checkpoints keep up with a stream of
+   * new entities (each needs its file once: pacing saves nothing) before writers must wait.
+   */
+  private scheduleNext() {
+    if (this.pending >= (this.journaled ? this.o.maxPending * 0.75 : this.o.maxPending)) this.full();
     else this.schedule(this.o.debounceMs);
   }
 
@@ -162,7 +174,7 @@ export class DiskWriter {
     let ok = true;
     await inParallel(files, this.o.concurrency, async ([key, path]) => {
       try {
-        await syncFolder(this.fs, path);
+        await this.ops.sync(path);
       } catch (error) {
         // A file removed since it was written: its removal is made durable with its folder.
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
@@ -173,7 +185,7 @@ export class DiskWriter {
       }
       synced.push([key, path]);
     });
-    await inParallel(folders, this.o.concurrency, (folder) => syncFolder(this.fs, folder).catch((error: NodeJS.ErrnoException) => {
+    await inParallel(folders, this.o.concurrency, (folder) => this.ops.sync(folder).catch((error: NodeJS.ErrnoException) => {
       this.unsyncedFolders.add(folder);
       failedFolders.add(folder);
       ok = this.syncFailed(folder, error);
@@ -205,7 +217,9 @@ export class DiskWriter {
     this.running = this.writeBatch().finally(() => {
       this.running = undefined;
       if (this.o.writeShare) this.nextFlushAt = Date.now() + (Date.now() - startedAt) * (1 / this.o.writeShare - 1);
-      if (this.dirty.size > 0) this.schedule(this.failure ? this.retryMs : this.o.debounceMs);
+      if (this.dirty.size === 0) return;
+      if (this.failure) this.schedule(this.retryMs);
+      else this.scheduleNext();
     });
     return this.running;
   }
@@ -234,7 +248,7 @@ export class DiskWriter {
     });
     if (this.journaled) for (const folder of folders) this.unsyncedFolders.add(folder);
     else for (const folder of folders) {
-      await syncFolder(this.fs, folder).catch((error: Error) => this.o.logger.warn(`fsync of folder ${folder} failed: ${error.message}`));
+      await this.ops.sync(folder).catch((error: Error) => this.o.logger.warn(`fsync of folder ${folder} failed: ${error.message}`));
       this.progressAt = Date.now();
     }
     this.settle(failed);
@@ -244,16 +258,16 @@ export class DiskWriter {
     const path = entityPath(this.o.dataDir, change.kind, change.id, change.projectId);
     const folder = dirname(path);
     if (change.entity === null) {
-      await removeFile(this.fs, path);
+      await this.ops.remove(path);
       return folder;
     }
     await this.o.beforeWrite?.(change);
     if (!this.knownFolders.has(folder)) {
-      const made = await this.fs.mkdir(folder, { recursive: true });
+      const made = await this.ops.mkdir(folder);
       if (made !== undefined) await this.syncNewFolders(made, folder);
       this.knownFolders.add(folder);
     }
-    await writeFileAtomic(this.fs, path, JSON.stringify(change.entity, null, 2), !this.journaled);
+    await this.ops.writeAtomic(path, JSON.stringify(change.entity, null, 2), !this.journaled);
     return folder;
   }
 
@@ -266,7 +280,7 @@ export class DiskWriter {
     const parents = [];
     for (let dir = folder; dir !== made && dir !== dirname(dir); dir = dirname(dir)) parents.push(dirname(dir));
     parents.push(dirname(made));
-    for (const dir of new Set(parents)) await syncFolder(this.fs, dir);
+    for (const dir of new Set(parents)) await this.ops.sync(dir);
   }
 
   /** Logs failures and keeps the health reason until a flush succeeds in full. */

@@ -250,6 +250,18 @@ describe('DiskWriter (SPEC §7)', () => {
       assert.equal(w.pending, 0);
     });
 
+    it('at three quarters of the bound a checkpoint is asked for and a flush starts, before any writer waits', async () => {
+      let asked = 0;
+      const w = make({ needCheckpoint: () => { asked++; }, writeShare: 0.01, debounceMs: 60_000, maxPending: 8 });
+      for (const id of ['proj_a', 'proj_b', 'proj_c', 'proj_d', 'proj_e']) w.mark(project(id));
+      assert.equal(asked, 0);
+      w.mark(project('proj_f'));
+      assert.equal(asked, 1);
+      await w.waitForRoom(); // 6 of 8: no wait
+      await sleep(100);
+      assert.equal(await exists('proj_f'), true, 'flushed at once, not after the debounce');
+    });
+
     it('the pending bound still flushes at once', async () => {
       const w = make({ fs: slowFs(40), needCheckpoint: () => {}, writeShare: 0.01, maxPending: 3 });
       w.mark(project('proj_first'));

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { seamOps, type FileOps } from '../../src/persistence/file-ops.ts';
+import { FileThread } from '../../src/persistence/file-thread.ts';
+import { realFs } from '../../src/persistence/fs.ts';
+import { tempDir } from '../helpers.ts';
+
+// The same expectations of both implementations: the server's thread and the test seam.
+for (const [name, make] of [['FileThread', () => new FileThread('test')], ['seamOps', () => seamOps(realFs)]] as const) {
+  describe(`${name}: whole file operations`, () => {
+    let dir: string;
+    let ops: FileOps;
+    before(async () => { dir = await tempDir(); ops = make(); });
+    after(async () => {
+      if (ops instanceof FileThread) await ops.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('writeAtomic replaces the file by rename and leaves no temporary file', async () => {
+      const path = join(dir, 'a.json');
+      await ops.writeAtomic(path, '{"v":1}', false);
+      await ops.writeAtomic(path, '{"v":2}', true);
+      assert.equal(readFileSync(path, 'utf8'), '{"v":2}');
+      assert.deepEqual(readdirSync(dir), ['a.json']);
+    });
+
+    it('a failed write rejects with the error code and leaves nothing behind', async () => {
+      writeFileSync(join(dir, 'file'), 'x');
+      await assert.rejects(ops.writeAtomic(join(dir, 'file', 'b.json'), '{}', false), { code: 'ENOTDIR' });
+      await assert.rejects(ops.writeAtomic(join(dir, 'missing', 'b.json'), '{}', false), { code: 'ENOENT' });
+      assert.deepEqual(readdirSync(dir).sort(), ['a.json', 'file']);
+    });
+
+    it('mkdir answers the first folder it made; sync and remove (a missing file is fine)', async () => {
+      assert.equal(await ops.mkdir(join(dir, 'x', 'y')), join(dir, 'x'));
+      assert.equal(await ops.mkdir(join(dir, 'x', 'y')), undefined);
+      await ops.sync(join(dir, 'x', 'y'));
+      await ops.sync(join(dir, 'a.json'));
+      await assert.rejects(ops.sync(join(dir, 'nope')), { code: 'ENOENT' });
+      await ops.remove(join(dir, 'a.json'));
+      await ops.remove(join(dir, 'a.json'));
+      await assert.rejects(ops.remove(join(dir, 'x')), (err: NodeJS.ErrnoException) => err.code === 'EISDIR' || err.code === 'EPERM');
+    });
+
+    it('append keeps the file open across appends; release closes it; a bad path rejects and is retried fresh', async () => {
+      const path = join(dir, 'j.log');
+      await ops.append(path, 'one\n');
+      await ops.append(path, 'two\n');
+      await ops.release(path);
+      await ops.release(path);
+      await ops.append(path, 'three\n');
+      await ops.release(path);
+      assert.equal(readFileSync(path, 'utf8'), 'one\ntwo\nthree\n');
+      const bad = join(dir, 'later', 'j.log');
+      await assert.rejects(ops.append(bad, 'x'), { code: 'ENOENT' });
+      mkdirSync(join(dir, 'later'));
+      await ops.append(bad, 'x\n');
+      await ops.release(bad);
+      assert.equal(readFileSync(bad, 'utf8'), 'x\n');
+    });
+  });
+}
+
+describe('FileThread: the thread itself', () => {
+  it('many calls at once are answered each with its own result, in order of arrival on the thread', async () => {
+    const dir = await tempDir();
+    const thread = new FileThread('many');
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => thread.writeAtomic(join(dir, `f${i}.json`), String(i), false).then(() => i)));
+    assert.deepEqual(results, Array.from({ length: 200 }, (_, i) => i));
+    assert.equal(readFileSync(join(dir, 'f199.json'), 'utf8'), '199');
+    await thread.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('close waits for the calls already made, then every later call is refused', async () => {
+    const dir = await tempDir();
+    const thread = new FileThread('closing');
+    const writes = Array.from({ length: 50 }, (_, i) => thread.writeAtomic(join(dir, `f${i}.json`), 'x', true));
+    await thread.close();
+    await Promise.all(writes);
+    assert.equal(readdirSync(dir).length, 50);
+    await assert.rejects(thread.sync(dir), /file thread closed/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a thread that dies fails the calls waiting and every later one, with a reason', async () => {
+    const dir = await tempDir();
+    const thread = new FileThread('dying');
+    const waiting = thread.writeAtomic(join(dir, 'a.json'), 'x'.repeat(1 << 20), true);
+    await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await waiting.then(() => {}, (err: Error) => assert.match(err.message, /file thread dying stopped/));
+    await assert.rejects(thread.sync(dir), /file thread dying stopped/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('does not keep an idle process alive', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dir = await tempDir();
+    const script = join(dir, 'idle.mts');
+    writeFileSync(script, `import { FileThread } from ${JSON.stringify(new URL('../../src/persistence/file-thread.ts', import.meta.url).href)};
+      const t = new FileThread('idle'); await t.sync('.'); console.log('done');`);
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 10_000 });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), 'done');
+  });
+});
