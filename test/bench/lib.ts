@@ -57,6 +57,8 @@ export const startMaestro = (dataDir: string, env: Record<string, string> = {}) 
   spawnAndWait([...profile, BIN], { DATA_DIR: dataDir, SKILLS_DIR: join(dataDir, 'no-skills'), ...env });
 
 export const startBare = (bodyFile: string) => spawnAndWait([join(HERE, 'bare.mjs'), bodyFile], {});
+/** `bare.mjs` that answers only once each request's body is appended and fdatasynced (group commit). */
+export const startBareDurable = (bodyFile: string, logFile: string) => spawnAndWait([join(HERE, 'bare-durable.mjs'), bodyFile, logFile], {});
 export const startBareFanOut = () => spawnAndWait([join(HERE, 'bare-fanout.mjs')], {});
 
 export async function stop(proc: Proc): Promise<void> {
