@@ -138,6 +138,7 @@ export class Journal {
   private exclusive: Promise<unknown> = Promise.resolve();
   private checkpointing: Promise<boolean> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private quietTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs: number;
   private changedSinceCheckpoint = false;
@@ -165,11 +166,19 @@ export class Journal {
     return this.seq;
   }
 
+  /**
+   * A checkpoint every `checkpointMs`, and one once changes pause for a tenth of it:
+   * files are durable and the pending count back to zero before the next burst or a
+   * shutdown needs them to be, at no cost while changes keep coming.
+   */
   startTimer() {
-    this.timer = setInterval(() => {
+    const ifChanged = () => {
       if (this.changedSinceCheckpoint) void this.checkpoint();
-    }, this.o.checkpointMs);
+    };
+    this.timer = setInterval(ifChanged, this.o.checkpointMs);
     this.timer.unref?.();
+    this.quietTimer = setTimeout(ifChanged, this.o.checkpointMs / 10);
+    this.quietTimer.unref?.();
   }
 
   /** A store change (`previous`: the entity before it, for a rollback). */
@@ -188,6 +197,7 @@ export class Journal {
     const seq = ++this.seq;
     this.queue.push({ seq, line: journalLine({ s: seq, ...body }, entityJson), ...(undo ? { undo } : {}) });
     this.changedSinceCheckpoint = true;
+    this.quietTimer?.refresh();
     if (!this.committing) setImmediate(() => this.commit());
   }
 
@@ -338,6 +348,7 @@ export class Journal {
     if (this.closed) return true;
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.quietTimer);
     clearTimeout(this.retryTimer);
     await this.commit();
     await this.checkpointing;

@@ -11,7 +11,7 @@ import { Journal, JOURNAL_FOLDER, type JournalOptions, journalLine, parseJournal
 import { DiskWriter } from '../../src/persistence/writer.ts';
 import type { EntityChange } from '../../src/store/store.ts';
 import type { Project, StoreEvent } from '../../src/types.ts';
-import { tempDir } from '../helpers.ts';
+import { sleep, tempDir } from '../helpers.ts';
 
 const project = (id: string, name = id, version = 1): Project =>
   ({ id, name, workingDir: '', description: '', createdAt: 1, updatedAt: 1, version });
@@ -153,6 +153,29 @@ describe('Journal with the writer: group commit, checkpoints, failures', () => {
     }
     await journal.durable(from);
   };
+
+  it('once changes pause for a tenth of checkpointMs, a checkpoint runs (not only every checkpointMs)', async () => {
+    const timed = new Journal({
+      dataDir: dir, logger: silentLogger, fs: seam.fs, checkpointMs: 2000, maxBytes: 1 << 20,
+      writer: { flush: () => writer.flushAll(), syncWritten: () => writer.syncWritten() }, broadcast: () => {}, restore: () => {},
+    }, 5);
+    timed.startTimer();
+    let lastChange = 0;
+    for (let i = 0; i < 4; i++) {
+      const from = timed.lastSeq;
+      lastChange = Date.now();
+      timed.change(change(project(`q${i}`)), undefined);
+      writer.mark(change(project(`q${i}`)));
+      await timed.durable(from);
+      await sleep(60); // changes keep coming: under the 200 ms pause
+      assert.equal(timed.lastCheckpointAt, null, `a checkpoint while changes kept coming (change ${i})`);
+    }
+    await sleep(500);
+    assert.ok(timed.lastCheckpointAt !== null && timed.lastCheckpointAt - lastChange >= 190, `a checkpoint ~200 ms after the last change: ${timed.lastCheckpointAt} - ${lastChange}`);
+    assert.equal(writer.pending, 0);
+    assert.deepEqual(journalFiles(), []);
+    await timed.close();
+  });
 
   it('writes of many concurrent requests share one fsync (group commit)', async () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => commit([change(project(`p${i}`)), undefined])));
