@@ -152,7 +152,7 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   if (released > 0) logger.warn(`released ${released} claim(s) whose session had gone, ended or gone stale`);
   // Start-up's write-back (replay, repairs, templates, released claims) made durable; the journal keeps
   // every replayed record until it completes, so serving meanwhile is safe (and a stalled disk cannot stop the start).
-  void journal.checkpoint();
+  if (journaled.bytes > 0 || writer.pending > 0) void journal.checkpoint();
   journal.startTimer();
   leases.startTimer();
 

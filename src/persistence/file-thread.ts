@@ -20,25 +20,33 @@ interface Call { resolve: (result: string | undefined) => void; reject: (err: Er
  * and the journal each get one FileThread.
  */
 export class FileThread implements FileOps {
-  private readonly worker: Worker;
+  /** Started at the first call: a server that only reads carries no thread (~10 MB each). */
+  private started: Worker | undefined;
   private readonly calls = new Map<number, Call>();
   private readonly answered = new Set<Promise<unknown>>();
   private nextId = 0;
   private tmpCounter = 0;
   private failure: Error | undefined;
 
-  constructor(name: string) {
-    this.worker = new Worker(WORKER, { name });
-    this.worker.unref();
-    this.worker.on('message', ({ id, result, error }: { id: number; result?: string; error?: { code?: string; message: string } }) => {
+  constructor(private readonly name: string) {}
+
+  private get worker(): Worker {
+    return this.started ??= this.start();
+  }
+
+  private start(): Worker {
+    const worker = new Worker(WORKER, { name: this.name });
+    worker.unref();
+    worker.on('message', ({ id, result, error }: { id: number; result?: string; error?: { code?: string; message: string } }) => {
       const call = this.calls.get(id)!;
       this.calls.delete(id);
-      if (this.calls.size === 0) this.worker.unref();
+      if (this.calls.size === 0) worker.unref();
       if (error) call.reject(Object.assign(new Error(error.message), { code: error.code }));
       else call.resolve(result);
     });
-    this.worker.on('error', (err) => this.stopped(err));
-    this.worker.on('exit', () => this.stopped(new Error(`file thread ${name} stopped`)));
+    worker.on('error', (err) => this.stopped(err));
+    worker.on('exit', () => this.stopped(new Error(`file thread ${this.name} stopped`)));
+    return worker;
   }
 
   /** The thread died: every call waiting and every later one fails (the writer retries and reports it). */
@@ -84,6 +92,6 @@ export class FileThread implements FileOps {
   async close(): Promise<void> {
     await Promise.all([...this.answered]);
     this.failure ??= new Error('file thread closed');
-    await this.worker.terminate();
+    await this.started?.terminate();
   }
 }

@@ -74,6 +74,17 @@ describe('FileThread: the thread itself', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('starts its thread at the first call, not before (a server that only reads carries none)', async () => {
+    const thread = new FileThread('lazy');
+    const started = () => (thread as unknown as { started?: object }).started !== undefined;
+    assert.equal(started(), false);
+    await thread.close();
+    const other = new FileThread('used');
+    await other.sync('.');
+    assert.equal((other as unknown as { started?: object }).started !== undefined, true);
+    await other.close();
+  });
+
   it('close waits for the calls already made, then every later call is refused', async () => {
     const dir = await tempDir();
     const thread = new FileThread('closing');
