@@ -26,7 +26,7 @@ export class FileThread implements FileOps {
   private readonly answered = new Set<Promise<unknown>>();
   private nextId = 0;
   private tmpCounter = 0;
-  private failure: Error | undefined;
+  private closed = false;
 
   constructor(private readonly name: string) {}
 
@@ -44,20 +44,24 @@ export class FileThread implements FileOps {
       if (error) call.reject(Object.assign(new Error(error.message), { code: error.code }));
       else call.resolve(result);
     });
-    worker.on('error', (err) => this.stopped(err));
-    worker.on('exit', () => this.stopped(new Error(`file thread ${this.name} stopped`)));
+    worker.on('error', (err) => this.stopped(worker, err));
+    worker.on('exit', () => this.stopped(worker, new Error(`file thread ${this.name} stopped`)));
     return worker;
   }
 
-  /** The thread died: every call waiting and every later one fails (the writer retries and reports it). */
-  private stopped(err: Error) {
-    this.failure ??= err;
-    for (const call of this.calls.values()) call.reject(this.failure);
+  /**
+   * The thread died (out of memory, terminated): the calls waiting fail (the writer
+   * retries, the journal answers 503 and rolls back) and the next call starts a new one.
+   */
+  private stopped(worker: Worker, err: Error) {
+    if (this.started !== worker) return;
+    this.started = undefined;
+    for (const call of this.calls.values()) call.reject(err);
     this.calls.clear();
   }
 
   private call(request: Request): Promise<string | undefined> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error(`file thread ${this.name} closed`));
     const id = this.nextId++;
     // Referenced while a call waits, so a shutdown's last writes keep the process alive.
     if (this.calls.size === 0) this.worker.ref();
@@ -91,7 +95,9 @@ export class FileThread implements FileOps {
   /** Ends the thread once the calls made so far are answered. */
   async close(): Promise<void> {
     await Promise.all([...this.answered]);
-    this.failure ??= new Error('file thread closed');
-    await this.started?.terminate();
+    this.closed = true;
+    const worker = this.started;
+    this.started = undefined;
+    await worker?.terminate();
   }
 }
