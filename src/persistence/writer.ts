@@ -62,7 +62,7 @@ export class DiskWriter {
   private retryMs: number;
   private readonly ops: FileOps;
   private readonly o: Required<Omit<WriterOptions, 'fs' | 'ops' | 'beforeWrite' | 'needCheckpoint' | 'writeShare'>> & Pick<WriterOptions, 'beforeWrite' | 'needCheckpoint' | 'writeShare'>;
-  /** Journal mode: entities written (path; null: removed) and folders touched since the last checkpoint. */
+  /** Journal mode: entity files written or removed (by key) and folders touched since the last checkpoint. */
   private readonly unsynced = new Map<string, string>();
   private readonly unsyncedFolders = new Set<string>();
   /** Journal mode: entities changed and not yet in a checkpoint, each once (SPEC §16's pending count). */
