@@ -64,6 +64,8 @@ const CLOSE_RESERVE_MS = 1500;
 const WRITER_CONCURRENCY = 8;
 /** Of the time, at most this much goes to rewriting entity files (already durable in the journal). */
 const WRITER_SHARE = 0.1;
+/** A file-thread call this old when the forced exit comes is stuck (they take milliseconds). */
+const THREAD_STUCK_MS = 1000;
 /** A `stop()` without a deadline has this long. */
 const DEFAULT_SHUTDOWN_MS = 5000;
 
@@ -240,5 +242,5 @@ async function startLocked(config: Config, logger: Logger, releaseLock: () => Pr
   }
 
   return { url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`, port, store, hub, writer, journal, stop,
-    ioStuck: () => writer.stalled || skills.io.stuck };
+    ioStuck: () => writer.stalled || skills.io.stuck || threads.some((t) => t.stuckFor(THREAD_STUCK_MS)) };
 }

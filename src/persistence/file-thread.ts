@@ -10,7 +10,7 @@ type Request =
   | { op: 'write'; path: string; tmp: string; data: string; sync: boolean }
   | { op: 'sync' | 'remove' | 'mkdir' | 'release'; path: string }
   | { op: 'append'; path: string; data: string };
-interface Call { resolve: (result: string | undefined) => void; reject: (err: Error) => void }
+interface Call { resolve: (result: string | undefined) => void; reject: (err: Error) => void; at: number }
 
 /**
  * `FileOps` on a thread of their own, made with synchronous calls. A file write
@@ -66,7 +66,7 @@ export class FileThread implements FileOps {
     // Referenced while a call waits, so a shutdown's last writes keep the process alive.
     if (this.calls.size === 0) this.worker.ref();
     const answer = new Promise<string | undefined>((resolve, reject) => {
-      this.calls.set(id, { resolve, reject });
+      this.calls.set(id, { resolve, reject, at: Date.now() });
       this.worker.postMessage({ id, ...request });
     });
     const settled = answer.then(() => {}, () => {}).finally(() => this.answered.delete(settled));
@@ -83,6 +83,15 @@ export class FileThread implements FileOps {
   mkdir(path: string) { return this.call({ op: 'mkdir', path }); }
   append(path: string, data: string) { return this.call({ op: 'append', path, data }).then(() => {}); }
   release(path: string) { return this.call({ op: 'release', path }).then(() => {}); }
+
+  /**
+   * The oldest call has waited longer than `ms`: the thread is stuck in it (a hung
+   * mount). Node's exit joins worker threads, so the forced exit must kill instead.
+   */
+  stuckFor(ms: number): boolean {
+    const oldest = this.calls.values().next().value;
+    return oldest !== undefined && Date.now() - oldest.at > ms;
+  }
 
   /** The operations as a plain object (to replace some). */
   ops(): FileOps {

@@ -256,4 +256,31 @@ describe('§16 the journal', () => {
     assert.equal((await client(again.url).get(`/api/tasks/${task.id}`)).body.title, 'kept');
     await again.cleanup();
   });
+
+  it('the journal\'s own thread stuck in the kernel (its file a FIFO nobody reads) makes ioStuck true; once it fails, 503 and nothing applied', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { constants, closeSync, openSync } = await import('node:fs');
+    const server = await startTestServer({ CHECKPOINT_MS: '600000' }); // no seam: the real file threads
+    dirs.push(server.dataDir);
+    after(() => server.stop());
+    const api = client(server.url);
+    assert.equal((await api.post('/api/projects', { name: 'kept' })).status, 201);
+    await server.journal.checkpoint(); // (start-up's, if still running)
+    await server.journal.checkpoint(); // the next append opens a new journal file: make it a FIFO
+    const next = (server.journal as unknown as { file: number }).file;
+    const fifo = join(server.dataDir, JOURNAL_FOLDER, `${String(next).padStart(8, '0')}.log`);
+    execFileSync('mkfifo', [fifo]);
+    assert.equal(server.ioStuck(), false);
+    const waiting = api.post('/api/projects', { name: 'lost' });
+    let reader: number | undefined;
+    try {
+      await waitFor(async () => server.ioStuck(), 4000, 100);
+    } finally {
+      reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); // the open goes through; fdatasync of a FIFO fails
+    }
+    assertError(await waiting, 503, 'BUSY');
+    closeSync(reader);
+    assert.equal(server.ioStuck(), false);
+    assert.deepEqual((await api.get('/api/projects')).body.map((p: any) => p.name), ['kept']);
+  });
 });

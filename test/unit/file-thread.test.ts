@@ -114,6 +114,26 @@ describe('FileThread: the thread itself', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a call blocked in the kernel (a FIFO nobody reads) makes the thread stuckFor, and only past the time given', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { constants, openSync, closeSync } = await import('node:fs');
+    const dir = await tempDir();
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const thread = new FileThread('stuck');
+    assert.equal(thread.stuckFor(0), false, 'no call, not stuck');
+    const blocked = thread.append(fifo, 'x'); // open for writing blocks until a reader comes
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(thread.stuckFor(5000), false);
+    assert.equal(thread.stuckFor(200), true);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); // lets the open through
+    await blocked.catch(() => {}); // fdatasync of a FIFO fails: either way, answered
+    closeSync(reader);
+    assert.equal(thread.stuckFor(0), false);
+    await thread.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('does not keep an idle process alive', async () => {
     const { spawnSync } = await import('node:child_process');
     const dir = await tempDir();
