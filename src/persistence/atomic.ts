@@ -12,9 +12,13 @@ import { TMP_MARKER } from './paths.ts';
 // at once, so a counter is enough to keep temporary names apart.
 let tmpCounter = 0;
 
+/** A fresh temporary name beside `path` (removed at start if a crash leaves it). */
+export const tempPathFor = (path: string) =>
+  join(dirname(path), `${basename(path)}${TMP_MARKER}${process.pid}-${(tmpCounter++).toString(36)}`);
+
 /** `sync` false: the caller makes the file durable later (a journal checkpoint). */
 export async function writeFileAtomic(fs: FileSystem, path: string, data: string, sync = true): Promise<void> {
-  const tmp = join(dirname(path), `${basename(path)}${TMP_MARKER}${process.pid}-${(tmpCounter++).toString(36)}`);
+  const tmp = tempPathFor(path);
   const handle = await fs.open(tmp, 'w', 0o644);
   try {
     await handle.writeFile(data);

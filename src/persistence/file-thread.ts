@@ -1,7 +1,6 @@
-import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { tempPathFor } from './atomic.ts';
 import type { FileOps } from './file-ops.ts';
-import { TMP_MARKER } from './paths.ts';
 
 const WORKER = new URL('./file-thread-worker.js', import.meta.url);
 
@@ -25,7 +24,6 @@ export class FileThread implements FileOps {
   private readonly calls = new Map<number, Call>();
   private readonly answered = new Set<Promise<unknown>>();
   private nextId = 0;
-  private tmpCounter = 0;
   private closed = false;
 
   constructor(private readonly name: string) {}
@@ -75,8 +73,7 @@ export class FileThread implements FileOps {
   }
 
   writeAtomic(path: string, data: string, sync: boolean) {
-    const tmp = join(dirname(path), `${basename(path)}${TMP_MARKER}${process.pid}-t${(this.tmpCounter++).toString(36)}`);
-    return this.call({ op: 'write', path, tmp, data, sync }).then(() => {});
+    return this.call({ op: 'write', path, tmp: tempPathFor(path), data, sync }).then(() => {});
   }
   sync(path: string) { return this.call({ op: 'sync', path }).then(() => {}); }
   remove(path: string) { return this.call({ op: 'remove', path }).then(() => {}); }

@@ -50,7 +50,6 @@ const keyOf = (c: EntityChange) => `${c.kind}:${c.id}`;
  */
 export class DiskWriter {
   private readonly dirty = new Map<string, EntityChange>();
-  private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private waiters: (() => void)[] = [];
@@ -83,7 +82,7 @@ export class DiskWriter {
 
   /** Changes answered but not yet durable in their entity files (journal mode: not yet checkpointed). */
   get pending(): number {
-    return this.journaled ? this.uncheckpointed.size : this.dirty.size + this.inFlight;
+    return this.journaled ? this.uncheckpointed.size : this.dirty.size + this.writing.size;
   }
 
   private get journaled() {
@@ -228,20 +227,18 @@ export class DiskWriter {
     const batch = [...this.dirty.values()];
     this.dirty.clear();
     for (const change of batch) this.writing.add(keyOf(change));
-    this.inFlight = batch.length;
     const folders = new Set<string>();
     const failed: { change: EntityChange; error: Error }[] = [];
     await inParallel(batch, this.o.concurrency, async (change) => {
       try {
-        const folder = await this.writeOne(change);
-        folders.add(folder);
-        if (this.journaled) this.unsynced.set(keyOf(change), entityPath(this.o.dataDir, change.kind, change.id, change.projectId));
+        const path = await this.writeOne(change);
+        folders.add(dirname(path));
+        if (this.journaled) this.unsynced.set(keyOf(change), path);
       } catch (error) {
-        // Back to dirty before leaving the in-flight count, so it still counts as pending.
+        // Back to dirty before it leaves `writing`, so it still counts as pending.
         if (!this.dirty.has(keyOf(change))) this.dirty.set(keyOf(change), change);
         failed.push({ change, error: error as Error });
       }
-      this.inFlight--;
       this.writing.delete(keyOf(change));
       this.progressAt = Date.now();
       this.wakeWaiters();
@@ -254,12 +251,13 @@ export class DiskWriter {
     this.settle(failed);
   }
 
+  /** Writes (or removes) the entity's file; its path. */
   private async writeOne(change: EntityChange): Promise<string> {
     const path = entityPath(this.o.dataDir, change.kind, change.id, change.projectId);
     const folder = dirname(path);
     if (change.entity === null) {
       await this.ops.remove(path);
-      return folder;
+      return path;
     }
     await this.o.beforeWrite?.(change);
     if (!this.knownFolders.has(folder)) {
@@ -268,7 +266,7 @@ export class DiskWriter {
       this.knownFolders.add(folder);
     }
     await this.ops.writeAtomic(path, JSON.stringify(change.entity, null, 2), !this.journaled);
-    return folder;
+    return path;
   }
 
   /**
